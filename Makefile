@@ -1,0 +1,48 @@
+# lpz: make quickstart (train the quickstart config), make test (the whole suite, services included).
+VENV   ?= .venv
+PYTHON ?= python3
+BIN     = $(VENV)/bin
+PIP     = $(BIN)/pip install -q -c constraints.txt
+
+.PHONY: install install-test quickstart test test-fast services-start services-stop bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+quickstart: install
+	$(BIN)/lpz run configs/quickstart.yml
+
+# Starts Redis and a SeaweedFS S3 server on loopback when they are not running,
+# runs the suite, and stops what it started.
+test: install-test
+	@set -e; infra/services.sh start; \
+	trap 'infra/services.sh stop' EXIT; \
+	. .services/env; $(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+# Without the slow real-training tests.
+test-fast:
+	$(MAKE) test PYTEST_ARGS="-m 'not slow'"
+
+services-start:
+	infra/services.sh start
+
+services-stop:
+	infra/services.sh stop
+
+bench: install
+	$(BIN)/python bench/quality_toy.py
+
+clean:
+	rm -rf $(VENV) lpz-store samples reports .services .pytest_cache

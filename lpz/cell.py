@@ -1,0 +1,336 @@
+"""One generation of one cell (design section 1, steps 1-7), as a pure function.
+
+    state_next, public_next, metrics = step(config, cell, generation, own, neighbours, dataset, scorer)
+
+`own` is the cell's state at generation g, `neighbours` maps each other cell
+of its neighbourhood to its public state at g. Every random draw comes from a
+generator seeded by (run seed, cell, generation, purpose), so the result
+depends on nothing but the arguments.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+
+import torch
+
+from lpz import losses, mixture, nets
+from lpz.grid import Grid
+from lpz.individual import CellState, Individual
+from lpz.seeding import generator
+
+ADAM_BETAS = (0.5, 0.999)
+
+
+class Timer:
+    """Seconds spent in each phase of a step."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+# ------------------------------------------------------------------ setup
+
+def initial_state(config, cell: int, shape: tuple) -> CellState:
+    """Generation 0 of a cell: fresh networks from the run seed (never stored, always recomputed)."""
+    seed, lr = config.general.seed, config.trainer.params.default_adam_learning_rate
+    generators, discriminators = [], []
+    for i in range(config.trainer.params.population_size):
+        g, d = nets.build(config.network, shape, generator(seed, cell, 0, "init", i))
+        generators.append(Individual(g.state_dict(), lr, origin=(cell, 0)))
+        discriminators.append(Individual(d.state_dict(), lr, origin=(cell, 0)))
+    size = len(Grid.from_config(config).neighbourhood(cell))
+    return CellState(cell, 0, generators, discriminators, [1.0 / size] * size)
+
+
+def _modules(config, shape, individuals, role: str) -> list[torch.nn.Module]:
+    """A network for each individual, holding its weights (role "g" or "d")."""
+    return [nets.loaded(config.network, shape, ind.weights, role) for ind in individuals]
+
+
+# ------------------------------------------------------------------ fitness
+
+def _aggregate(values: torch.Tensor, mode: str) -> float:
+    if mode == "best":
+        return float(values.min())
+    if mode == "worst":
+        return float(values.max())
+    return float(values.mean())
+
+
+@torch.no_grad()
+def evaluate(generators, discriminators, real, z, loss: str, mode: str) -> tuple[list[float], list[float]]:
+    """Fitness of every generator against every discriminator and back; lower is fitter."""
+    kind = losses.fitness_kind(loss)
+    fakes = [g(z) for g in generators]
+    g_losses = torch.empty(len(generators), len(discriminators))
+    d_losses = torch.empty(len(discriminators), len(generators))
+    for k, d in enumerate(discriminators):
+        real_logits = d(real)
+        for j, fake in enumerate(fakes):
+            fake_logits = d(fake)
+            g_losses[j, k] = losses.generator_loss(kind, fake_logits)
+            d_losses[k, j] = losses.discriminator_loss(kind, real_logits, fake_logits)
+    return ([_aggregate(row, mode) for row in g_losses], [_aggregate(row, mode) for row in d_losses])
+
+
+def tournament(fitness: list[float], size: int, picks: int, gen: torch.Generator) -> list[int]:
+    """Indices of `picks` winners, each the fittest of `size` contestants drawn without replacement."""
+    winners = []
+    for _ in range(picks):
+        contestants = torch.randperm(len(fitness), generator=gen)[:size].tolist()
+        winners.append(min(contestants, key=lambda i: (fitness[i], i)))
+    return winners
+
+
+def replace_worst(local: list[Individual], trained: list[Individual], n_replacements: int) -> list[Individual]:
+    """Elitism: each of the best n trained individuals replaces the worst local one if strictly fitter."""
+    population = list(local)
+    for candidate in sorted(trained, key=lambda i: i.fitness)[:n_replacements]:
+        worst = max(range(len(population)), key=lambda i: (population[i].fitness, i))
+        if candidate.fitness < population[worst].fitness:
+            population[worst] = candidate
+    return population
+
+
+def mutate_lr(lr: float, lr0: float, alpha: float, probability: float, gen: torch.Generator) -> float:
+    """With the given probability, lr += alpha * N(-lr0/10, lr0), floored at 0."""
+    happens = float(torch.rand(1, generator=gen)) < probability
+    delta = float(torch.randn(1, generator=gen)) * lr0 - lr0 / 10
+    return max(0.0, lr + alpha * delta) if happens else lr
+
+
+# ------------------------------------------------------------------ training
+
+class Trainee:
+    """A selected individual being trained: its network, optimizer and running loss."""
+
+    def __init__(self, individual: Individual, net: torch.nn.Module):
+        self.individual = individual
+        self.net = net
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=individual.lr, betas=ADAM_BETAS)
+        if individual.adam is not None:
+            self.optimizer.load_state_dict(individual.adam)
+        self.set_lr(individual.lr)
+        self.loss_sum, self.steps = 0.0, 0
+
+    def set_lr(self, lr: float):
+        self.individual.lr = lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def update(self, loss: torch.Tensor):
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward(inputs=list(self.net.parameters()))
+        self.optimizer.step()
+        self.loss_sum += loss.item()
+        self.steps += 1
+
+    def finish(self, cell: int, generation: int) -> Individual:
+        ind = self.individual
+        ind.weights = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        ind.adam = self.optimizer.state_dict()
+        ind.origin = (cell, generation)
+        return ind
+
+    @property
+    def mean_loss(self) -> float | None:
+        return self.loss_sum / self.steps if self.steps else None
+
+
+def cell_share(config, cell: int, n_data: int) -> torch.Tensor:
+    """Indices of the data this cell trains on: all of it, or with sampling_ratio < 1 a fixed
+    random subset of its own ("data dieting")."""
+    ratio = config.dataloader.sampling_ratio
+    if ratio >= 1:
+        return torch.arange(n_data)
+    keep = max(config.dataloader.batch_size, int(n_data * ratio))
+    return torch.randperm(n_data, generator=generator(config.general.seed, cell, "subset"))[:keep].sort().values
+
+
+def batch_indices(config, cell: int, generation: int, n_data: int) -> list[torch.Tensor]:
+    """The mini-batches of one generation: index tensors into the data."""
+    seed, loader = config.general.seed, config.dataloader
+    own = cell_share(config, cell, n_data)
+    per_epoch = max(1, len(own) // loader.batch_size)
+    n_batches = loader.n_batches or per_epoch
+    shuffle = generator(seed, cell, generation, "batches")
+    order = torch.cat([own[torch.randperm(len(own), generator=shuffle)]
+                       for _ in range(-(-n_batches * loader.batch_size // len(own)))])
+    return [order[b * loader.batch_size:(b + 1) * loader.batch_size] for b in range(n_batches)]
+
+
+def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, data, g_losses):
+    """Step 4: every batch, mutate learning rates, update generators, then (unless skipped) discriminators.
+
+    opponents_g are the discriminators generators train against; opponents_d the generators
+    discriminators train against.
+    """
+    p, seed = config.trainer.params, config.general.seed
+    lr0 = p.default_adam_learning_rate
+    mutation = generator(seed, cell, generation, "mutation")
+    choice = generator(seed, cell, generation, "opponents")
+    noise = generator(seed, cell, generation, "noise")
+    mustangs = generator(seed, cell, generation, "mustangs-batch")
+    d_kind = losses.discriminator_kind(config.network.loss)
+    batch_size = config.dataloader.batch_size
+
+    for b, index in enumerate(batch_indices(config, cell, generation, len(data))):
+        real = data[index]
+        for t in trainee_g + trainee_d:
+            t.set_lr(mutate_lr(t.individual.lr, lr0, p.alpha, p.mutation_probability, mutation))
+        for i, t in enumerate(trainee_g):
+            opponent = opponents_g[int(torch.randint(len(opponents_g), (1,), generator=choice))]
+            kind = g_losses[i]
+            if config.network.loss == "mustangs" and config.network.mustangs_mode == "batch":
+                kind = losses.BASE_LOSSES[int(torch.randint(3, (1,), generator=mustangs))]
+                t.individual.loss = kind
+            fake = t.net(t.net.latent(batch_size, noise))
+            t.update(losses.generator_loss(kind, opponent(fake)))
+        skip = p.discriminator_skip_each_nth_step
+        if skip and b % (skip + 1) != 0:
+            continue
+        for t in trainee_d:
+            opponent = opponents_d[int(torch.randint(len(opponents_d), (1,), generator=choice))]
+            with torch.no_grad():
+                fake = opponent(opponent.latent(len(real), noise))
+            t.update(losses.discriminator_loss(d_kind, t.net(real), t.net(fake)))
+
+
+# ------------------------------------------------------------------ the step
+
+def step(config, cell: int, generation: int, own: CellState, neighbours: dict[int, CellState],
+         dataset, scorer) -> tuple[CellState, dict]:
+    """Generation g -> g+1 of one cell. Returns the new state and its metrics."""
+    torch.set_num_threads(config.general.threads)
+    timer = Timer()
+    p, seed = config.trainer.params, config.general.seed
+    grid = Grid.from_config(config)
+    hood = grid.neighbourhood(cell)
+    shape = tuple(dataset.samples.shape[1:])
+    data = dataset.samples
+    loss = config.network.loss
+
+    # 1. Gather: the neighbourhood's individuals, own ones last (as the old system did).
+    others = [neighbours[c] for c in hood[1:]]
+    all_g = [ind for s in others for ind in s.generators] + own.generators
+    all_d = [ind for s in others for ind in s.discriminators] + own.discriminators
+    owner_g = [c for c, s in zip(hood[1:], others) for _ in s.generators] + [cell] * len(own.generators)
+    owner_d = [c for c, s in zip(hood[1:], others) for _ in s.discriminators] + [cell] * len(own.discriminators)
+    is_own_g = [c == cell for c in owner_g]
+    is_own_d = [c == cell for c in owner_d]
+
+    # 2. Fitness against the whole neighbourhood, on one fixed draw of real samples and noise.
+    with timer.phase("fitness"):
+        nets_g, nets_d = _modules(config, shape, all_g, "g"), _modules(config, shape, all_d, "d")
+        n_fit = p.fitness.fitness_sample_size
+        share = cell_share(config, cell, len(data))
+        real_fit = data[share[torch.randint(len(share), (n_fit,), generator=generator(seed, cell, generation, "fitness"))]]
+        z_fit = nets_g[0].latent(n_fit, generator(seed, cell, generation, "fitness-noise"))
+        fit_g, fit_d = evaluate(nets_g, nets_d, real_fit, z_fit, loss, p.fitness.fitness_mode)
+        all_g = [replace(ind, fitness=f) for ind, f in zip(all_g, fit_g)]
+        all_d = [replace(ind, fitness=f) for ind, f in zip(all_d, fit_d)]
+
+    # 3. Selection: tournaments over the neighbourhood build the individuals to train.
+    #    Copies of own individuals keep their Adam state; neighbours' arrive without one.
+    with timer.phase("selection"):
+        if p.enable_selection:
+            pick_g = tournament(fit_g, p.tournament_size, p.population_size, generator(seed, cell, generation, "select-g"))
+            pick_d = tournament(fit_d, p.tournament_size, p.population_size, generator(seed, cell, generation, "select-d"))
+        else:  # train the own population, against the whole neighbourhood
+            pick_g = [i for i, mine in enumerate(is_own_g) if mine]
+            pick_d = [i for i, mine in enumerate(is_own_d) if mine]
+        trainee_g = [Trainee(all_g[i].clone(keep_adam=is_own_g[i]), nets.loaded(config.network, shape, all_g[i].weights, "g"))
+                     for i in pick_g]
+        trainee_d = [Trainee(all_d[i].clone(keep_adam=is_own_d[i]), nets.loaded(config.network, shape, all_d[i].weights, "d"))
+                     for i in pick_d]
+        if loss == "mustangs":
+            draw = generator(seed, cell, generation, "mustangs")
+            g_losses = [losses.BASE_LOSSES[int(torch.randint(3, (1,), generator=draw))] for _ in trainee_g]
+        else:
+            g_losses = [loss] * len(trainee_g)
+        for t, kind in zip(trainee_g, g_losses):
+            t.individual.loss = kind
+        for t in trainee_d:
+            t.individual.loss = losses.discriminator_kind(loss)
+
+    # 4. Training.
+    with timer.phase("training"):
+        if p.enable_selection:
+            opponents_g, opponents_d = [t.net for t in trainee_d], [t.net for t in trainee_g]
+        else:
+            opponents_g = [n for n, mine in zip(nets_d, is_own_d) if not mine] + [t.net for t in trainee_d]
+            opponents_d = [n for n, mine in zip(nets_g, is_own_g) if not mine] + [t.net for t in trainee_g]
+        train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, data, g_losses)
+        trained_g = [t.finish(cell, generation + 1) for t in trainee_g]
+        trained_d = [t.finish(cell, generation + 1) for t in trainee_d]
+
+    # 5. Replacement. Fitness is relative to the opponents at hand, so the trained copies and the
+    #    local individuals are both re-evaluated against the neighbourhood as it now stands (its
+    #    individuals at g plus the trained copies); each trained copy replaces the worst local one
+    #    where it is fitter. Against the opponents at g alone, an old pair that has settled
+    #    against each other can never be displaced. Without selection the trained copies take over.
+    with timer.phase("replacement"):
+        fit_g, fit_d = evaluate(nets_g + [t.net for t in trainee_g], nets_d + [t.net for t in trainee_d],
+                                real_fit, z_fit, loss, p.fitness.fitness_mode)
+        all_g = [replace(ind, fitness=f) for ind, f in zip(all_g + trained_g, fit_g)]
+        all_d = [replace(ind, fitness=f) for ind, f in zip(all_d + trained_d, fit_d)]
+        local_g, trained_g = [i for i, mine in zip(all_g, is_own_g) if mine], all_g[len(is_own_g):]
+        local_d, trained_d = [i for i, mine in zip(all_d, is_own_d) if mine], all_d[len(is_own_d):]
+        if p.enable_selection:
+            generators = replace_worst(local_g, trained_g, p.n_replacements)
+            discriminators = replace_worst(local_d, trained_d, p.n_replacements)
+        else:
+            generators, discriminators = trained_g, trained_d
+
+    # 6. Mixture: a (1+1)-ES step on the weights over the neighbourhood's best generators.
+    with timer.phase("mixture"):
+        best = [min(generators, key=lambda i: i.fitness)] + [
+            min((ind for ind, c in zip(all_g, owner_g) if c == other), key=lambda i: i.fitness)
+            for other in hood[1:]]
+        weights, score, accepted, details = own.mixture_weights, None, False, {}
+        if scorer is not None:
+            best_nets = _modules(config, shape, best, "g")
+            z_score = best_nets[0].latent(config.score.score_sample_size,
+                                          generator(seed, cell, generation, "score-noise"))
+            score_of = lambda w: scorer.score(mixture.sample(best_nets, w, z_score))
+            if len(hood) > 1 and p.mixture_sigma > 0:
+                weights, score, accepted = mixture.one_plus_one(
+                    list(weights), p.mixture_sigma, score_of, generator(seed, cell, generation, "mixture"))
+            else:
+                score = score_of(weights)
+            details = scorer.details(best_nets, weights, generator(seed, cell, generation, "details-noise"))
+
+    # 7. The state at g+1 and its metrics.
+    state = CellState(cell, generation + 1, generators, discriminators, list(weights), score)
+    metrics = {
+        "cell": cell,
+        "generation": generation + 1,
+        "score": score,
+        "score_details": details,
+        "mixture": {"cells": hood, "weights": list(weights), "accepted": accepted},
+        "losses": {"generator": _mean([t.mean_loss for t in trainee_g]),
+                   "discriminator": _mean([t.mean_loss for t in trainee_d])},
+        "generators": [_summary(i) for i in generators],
+        "discriminators": [_summary(i) for i in discriminators],
+        "seconds": timer.seconds,
+    }
+    return state, metrics
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _summary(ind: Individual) -> dict:
+    return {"fitness": ind.fitness, "lr": ind.lr, "origin": list(ind.origin), "loss": ind.loss}

@@ -1,0 +1,256 @@
+"""The `lpz` command line."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lpz.config import load_config
+from lpz.errors import UserError
+from lpz.store import open_store, store_url
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
+                  help="Spatially distributed coevolutionary GAN training (Lipizzaner), on one machine or a cluster.")
+console = Console()
+err = Console(stderr=True)
+
+STORE_HELP = "Store URL: file:///path, a plain path, or s3://bucket (default: LPZ_STORE, else ./lpz-store)"
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more: every cell as it commits."),
+         quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and results.")):
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _open_run(run_id: str, store: Optional[str]):
+    from lpz.runs import Run, check_run_id
+    check_run_id(run_id)
+    return Run.open(open_store(store_url(store)), run_id)
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _details(details: dict) -> str:
+    parts = []
+    if "modes_covered" in details:
+        parts.append(f"{details['modes_covered']}/{details['modes']} modes, "
+                     f"{100 * details['high_quality']:.0f}% high-quality")
+    if "tvd" in details:
+        parts.append(f"TVD {details['tvd']:.3f}")
+    return ", ".join(parts)
+
+
+# ------------------------------------------------------------------ run
+
+@app.command()
+def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. configs/quickstart.yml"),
+        store: Optional[str] = typer.Option(None, help=STORE_HELP),
+        workers: Optional[int] = typer.Option(None, min=1, help="Processes training cells (default: one per core)."),
+        generations: Optional[int] = typer.Option(None, min=1, help="Override trainer.generations."),
+        seed: Optional[int] = typer.Option(None, min=0, help="Override general.seed."),
+        resume: Optional[str] = typer.Option(None, help="Continue run ID from its last complete generation.")):
+    """Train a run on this machine: no Redis, no S3, a process pool over the cells."""
+    from lpz.embedded import Interrupted, default_workers, run_embedded
+    from lpz.runs import Run
+
+    if resume and config:
+        raise UserError("give either CONFIG (a new run) or --resume ID, not both")
+    if resume:
+        the_run = _open_run(resume, store)
+        if generations or seed is not None:
+            raise UserError("--generations and --seed belong to a new run; a resumed run keeps its own")
+    elif config:
+        overrides = {}
+        if generations:
+            overrides["trainer.generations"] = generations
+        if seed is not None:
+            overrides["general.seed"] = seed
+        cfg = load_config(config, overrides)
+        if cfg.name is None:
+            cfg = cfg.model_copy(update={"name": config.stem})
+        the_store = open_store(store_url(store, cfg.general.store))
+        the_store.check()
+        the_run = Run.create(the_store, cfg, config_file=str(config))
+    else:
+        raise UserError("give a config file (lpz run configs/quickstart.yml) or --resume ID")
+
+    grid, total_gens = the_run.grid, the_run.generations
+    n_workers = workers or default_workers(grid.size)
+    console.print(f"run [bold]{the_run.id}[/] in {the_run.store.url}: {grid.rows}x{grid.cols} grid, "
+                  f"{total_gens} generations, {n_workers} worker process{'es' if n_workers > 1 else ''}")
+    done = sum(len(c) for g, c in the_run.committed_cells().items() if g <= total_gens)
+    start = time.perf_counter()
+    latest = {"score": None}
+
+    progress = Progress(TextColumn("[bold]gen {task.fields[gen]}/{task.fields[gens]}"), BarColumn(),
+                        MofNCompleteColumn(), TextColumn("cells  score {task.fields[score]}"),
+                        TimeElapsedColumn(), console=console, transient=False)
+
+    def on_cell(generation, cell, metrics):
+        if metrics.get("score") is not None:
+            latest["score"] = metrics["score"] if latest["score"] is None else min(latest["score"], metrics["score"])
+        progress.update(task, advance=1, gen=generation, score=_fmt(metrics.get("score")))
+        logging.getLogger("lpz").info("generation %d cell %d committed, score %s", generation, cell,
+                                      _fmt(metrics.get("score")))
+
+    def on_stop():
+        progress.console.print("[yellow]stopping: letting the cells in flight commit "
+                               "(Ctrl-C again to abort them)[/]")
+
+    with progress:
+        task = progress.add_task("train", total=grid.size * total_gens, completed=done,
+                                 gen=the_run.last_complete_generation(), gens=total_gens, score="-")
+        try:
+            result = run_embedded(the_run.store, the_run.id, n_workers, on_cell=on_cell, on_stop_requested=on_stop)
+        except Interrupted as stopped:
+            progress.stop()
+            err.print(f"[yellow]{stopped}[/]")
+            raise typer.Exit(130)
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print(f"[yellow]aborted; the cells in flight will be recomputed. "
+                      f"Resume with: lpz run --resume {the_run.id}[/]")
+            raise typer.Exit(130)
+    seconds = time.perf_counter() - start
+    _print_result(the_run, result, seconds)
+
+
+def _print_result(the_run, result: dict, seconds: float) -> None:
+    where = the_run.store.url.removeprefix("file://") + f"/runs/{the_run.id}/"
+    score = result.get("score")
+    summary = f"mixture of cell {result['best_cell']}"
+    if score is not None:
+        summary += f" scores {_fmt(score)} (FID, lower is better)"
+    extra = _details(result.get("details", {}))
+    console.print(f"[green]done[/] in {seconds:.0f} s: {summary}" + (f"; {extra}" if extra else ""))
+    console.print(f"results: {where}")
+    console.print(f"next:    lpz sample {the_run.id}" + _store_flag(the_run))
+
+
+def _store_flag(the_run) -> str:
+    import os
+    from lpz.store import DEFAULT_STORE
+    url = the_run.store.url
+    if os.environ.get("LPZ_STORE") or url == open_store(DEFAULT_STORE).url:
+        return ""
+    return f" --store {url}"
+
+
+# ------------------------------------------------------------------ status
+
+@app.command()
+def status(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz list)."),
+           store: Optional[str] = typer.Option(None, help=STORE_HELP),
+           json_output: bool = typer.Option(False, "--json", help="Print the status as JSON.")):
+    """Where a run is and how good it is: generation reached, score history, best cell."""
+    import json
+    from lpz.status import ago, run_status
+
+    the_run = _open_run(run_id, store)
+    info = run_status(the_run)
+    if json_output:
+        print(json.dumps(info, indent=1))
+        return
+    console.print(f"[bold]{info['id']}[/]  {info['dataset']} / {info['network']}, "
+                  f"{info['grid']['rows']}x{info['grid']['cols']} grid, created {info['created']}")
+    if info["state"] == "finished":
+        m = info["mixture"]
+        extra = _details(m.get("details", {}))
+        console.print(f"[green]finished[/]: {info['generation']}/{info['generations']} generations; "
+                      f"mixture of cell {m['best_cell']} scores {_fmt(m['score'])}" + (f"; {extra}" if extra else ""))
+    else:
+        console.print(f"[yellow]in progress or stopped[/]: generation {info['generation']}/{info['generations']} "
+                      f"complete, {info['next_generation_cells_done']}/{info['grid']['cells']} cells of the next; "
+                      f"last commit {ago(info['last_commit'])}")
+    table = Table("generation", "cells", "best cell", "best score", "mean score", "details", box=None)
+    history = info["history"]
+    shown = history if len(history) <= 12 else history[:2] + [None] + history[-9:]
+    for row in shown:
+        if row is None:
+            table.add_row("...", "", "", "", "", "")
+            continue
+        table.add_row(str(row["generation"]), f"{row['cells_done']}/{info['grid']['cells']}", _fmt(row["best_cell"]),
+                      _fmt(row["best_score"]), _fmt(row["mean_score"]), _details(row["best_details"]))
+    if history:
+        console.print(table)
+
+
+# ------------------------------------------------------------------ sample
+
+@app.command()
+def sample(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz list)."),
+           n: int = typer.Option(1000, "-n", min=1, max=1_000_000, help="How many samples."),
+           out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output folder (default: samples/ID)."),
+           seed: int = typer.Option(0, min=0, help="Which draw: the same seed gives the same samples."),
+           store: Optional[str] = typer.Option(None, help=STORE_HELP)):
+    """Draw N samples from a finished run's mixture: a PNG (scatter plot or image grid) and an .npy."""
+    from lpz import sampling
+
+    the_run = _open_run(run_id, store)
+    samples = sampling.draw(the_run, n, seed)
+    written = sampling.write(the_run, samples, out or Path("samples") / the_run.id)
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+# ------------------------------------------------------------------ list
+
+@app.command("list")
+def list_runs(store: Optional[str] = typer.Option(None, help=STORE_HELP)):
+    """The runs in the store."""
+    from lpz.runs import Run
+
+    the_store = open_store(store_url(store))
+    ids = sorted({key.split("/")[1] for key in the_store.list("runs/") if key.endswith("/run.json")})
+    if not ids:
+        console.print(f"no runs in {the_store.url}")
+        return
+    table = Table("id", "created", "grid", "generations", "state", box=None)
+    for run_id in ids:
+        r = Run(the_store, run_id)
+        table.add_row(run_id, r.info["created"], f"{r.grid.rows}x{r.grid.cols}",
+                      f"{r.last_complete_generation()}/{r.generations}", "finished" if r.finished() else "-")
+    console.print(table)
+
+
+# ------------------------------------------------------------------ entry point
+
+# Typer may vendor its own click: find its exception classes through a public one.
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def entry() -> None:
+    """Console script: user errors become one line on stderr and exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except UserError as e:
+        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except _UsageError as e:
+        if type(e).__name__.startswith("NoArgsIsHelp"):
+            console.print(e.ctx.get_help() if e.ctx else "lpz --help", highlight=False)
+            sys.exit(0)
+        command = e.ctx.command_path if e.ctx else "lpz"
+        err.print(f"[red]error:[/] {escape(e.format_message())} (see {command} --help)", highlight=False,
+                  soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

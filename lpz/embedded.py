@@ -1,0 +1,128 @@
+"""`lpz run`: every cell of every generation on this machine, against a local store.
+
+The cells of a generation run in a pool of processes (one per core by
+default); the next generation starts when all of them have committed (the
+barrier). Ctrl-C lets the cells in flight commit and stops before starting
+more, so `lpz run --resume ID` carries on exactly where it stopped; a
+second Ctrl-C aborts at once, which is safe too: a cell without its commit
+marker is simply computed again.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from lpz.assemble import assemble
+from lpz.runs import Run
+from lpz.store import open_store
+from lpz.store.base import Store
+from lpz.work import train_cell
+
+
+class Interrupted(Exception):
+    def __init__(self, run_id: str, generation: int):
+        self.run_id, self.generation = run_id, generation
+        super().__init__(f"stopped during generation {generation}; resume with: lpz run --resume {run_id}")
+
+
+class _StopFlag:
+    """The first Ctrl-C asks to stop at the next cell boundary; the second aborts."""
+
+    def __init__(self, on_first: Callable[[], None] | None):
+        self.requested = False
+        self.on_first = on_first
+
+    def __call__(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        if self.on_first:
+            self.on_first()
+
+
+@contextmanager
+def _stop_on_ctrl_c(on_first) -> Iterator[_StopFlag]:
+    flag = _StopFlag(on_first)
+    try:
+        previous = signal.signal(signal.SIGINT, flag)
+    except ValueError:  # not the main thread: no signal handling
+        yield flag
+        return
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ignore_ctrl_c():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when pool processes stop
+
+
+def _job(store_url: str, run_id: str, generation: int, cell: int) -> tuple[int, dict]:
+    return cell, train_cell(open_store(store_url), run_id, generation, cell)
+
+
+def default_workers(cells: int) -> int:
+    return max(1, min(os.cpu_count() or 1, cells))
+
+
+def run_embedded(store: Store, run_id: str, workers: int | None = None, order: str = "forward",
+                 on_cell: Callable[[int, int, dict], None] | None = None,
+                 on_stop_requested: Callable[[], None] | None = None) -> dict:
+    """Train the run to its last generation and assemble its mixture; return the mixture summary.
+
+    on_cell(generation, cell, metrics) is called as each cell commits. order "reverse" runs the
+    cells of each generation last to first (the result is the same).
+    """
+    run = Run.open(store, run_id)
+    cells = list(run.grid.cells)
+    workers = workers or default_workers(len(cells))
+    committed = run.committed_cells()
+    pool = None
+    if workers > 1:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_ignore_ctrl_c)
+    try:
+        with _stop_on_ctrl_c(on_stop_requested) as stop:
+            for g in range(run.last_complete_generation(committed), run.generations):
+                todo = [c for c in cells if c not in committed.get(g + 1, set())]
+                if order == "reverse":
+                    todo.reverse()
+                for cell, metrics in _run_cells(pool, workers, store, run_id, g, todo, stop):
+                    if on_cell:
+                        on_cell(g + 1, cell, metrics)
+                if stop.requested:
+                    raise Interrupted(run_id, g + 1)
+                run.prune(g + 1)
+            return assemble(store, run_id)
+    except KeyboardInterrupt:  # the second Ctrl-C: abort the cells in flight too
+        for process in multiprocessing.active_children():
+            process.terminate()
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_cells(pool, workers: int, store: Store, run_id: str, generation: int, cells: list[int], stop: _StopFlag):
+    """Yield (cell, metrics) as cells commit; start no new cell once a stop is requested."""
+    if pool is None:
+        for cell in cells:
+            if stop.requested:
+                return
+            yield cell, train_cell(store, run_id, generation, cell)
+        return
+    waiting = list(cells)
+    running: set[Future] = set()
+    while waiting or running:
+        while waiting and len(running) < workers and not stop.requested:
+            running.add(pool.submit(_job, store.url, run_id, generation, waiting.pop(0)))
+        if not running:
+            return
+        done, running = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            yield future.result()

@@ -1,0 +1,59 @@
+"""What every store does, and the typed reads and writes built on it."""
+from __future__ import annotations
+
+import io
+import json
+from abc import ABC, abstractmethod
+
+import torch
+
+
+class Store(ABC):
+    url: str
+
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> None:
+        """Write an object whole; a reader sees the old object or the new one, never a part."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """The object's bytes; raises ObjectMissing, or CorruptObject when they fail their checksum."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Every key that starts with prefix (recursively), sorted."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove one object; no error if it is absent."""
+
+    def check(self) -> None:
+        """Raise StoreError with one line if the store cannot be used (unreachable, refused)."""
+
+    def put_json(self, key: str, value) -> None:
+        self.put(key, json.dumps(value, indent=1, sort_keys=True).encode())
+
+    def get_json(self, key: str):
+        return json.loads(self.get(key))
+
+    def put_tensors(self, key: str, value) -> bytes:
+        data = tensor_bytes(value)
+        self.put(key, data)
+        return data
+
+    def get_tensors(self, key: str):
+        return tensors_from(self.get(key))
+
+
+def tensor_bytes(value) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def tensors_from(data: bytes):
+    """Plain tensors and containers only: nothing is unpickled."""
+    return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")

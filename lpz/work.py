@@ -1,0 +1,55 @@
+"""The unit of work every executor runs: one cell, one generation, through the store.
+
+train_cell is idempotent: a cell-generation that is already committed is
+left as it is, and one that is re-run writes the same checkpoint bytes.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from lpz.cell import step
+from lpz.data import load_dataset
+from lpz.runs import DamagedCheckpoint, Run
+from lpz.scoring import make_scorer
+from lpz.store.base import Store
+
+log = logging.getLogger("lpz")
+
+REPAIR_DEPTH = 2  # how many generations back a damaged checkpoint may be recomputed from
+
+
+def train_cell(store: Store, run_id: str, generation: int, cell: int, _depth: int = 0) -> dict:
+    """Commit generation+1 of a cell, computed from generation; return its metrics."""
+    run = Run.open(store, run_id)
+    if run.committed(generation + 1, cell):
+        return run.metrics(generation + 1, cell)
+    config = run.config
+    dataset = load_dataset(config.dataloader, config.general.seed)
+    shape = tuple(dataset.samples.shape[1:])
+
+    start = time.perf_counter()
+    own, neighbours = _read_inputs(run, generation, cell, shape, _depth)
+    read_seconds = time.perf_counter() - start
+
+    state, metrics = step(config, cell, generation, own, neighbours, dataset, make_scorer(config, dataset))
+    metrics["seconds"]["io"] = read_seconds
+    run.write_cell(state, metrics)
+    return run.metrics(generation + 1, cell)
+
+
+def _read_inputs(run: Run, generation: int, cell: int, shape: tuple, depth: int):
+    """The cell's own state and its neighbours' public states; damaged ones are recomputed."""
+    hood = run.grid.neighbourhood(cell)
+    for _ in range(len(hood) + 1):  # each input repaired at most once
+        try:
+            own = run.read_state(generation, cell, shape)
+            return own, {c: run.read_public(generation, c, shape) for c in hood[1:]}
+        except DamagedCheckpoint as damage:
+            if depth >= REPAIR_DEPTH:
+                raise
+            log.warning("run %s: %s; recomputing generation %d of cell %d",
+                        run.id, damage, damage.generation, damage.cell)
+            run.uncommit(damage.generation, damage.cell)
+            train_cell(run.store, run.id, damage.generation - 1, damage.cell, depth + 1)
+    raise RuntimeError(f"run {run.id}: inputs of generation {generation} of cell {cell} stay damaged")
