@@ -1,0 +1,58 @@
+"""Shared fixtures: real MNIST, real services (started by `make test`), small configs."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _mnist_candidates():
+    if os.environ.get("LPZ_TEST_MNIST"):
+        yield Path(os.environ["LPZ_TEST_MNIST"])
+    yield ROOT.parent / "shared" / "data" / "mnist"
+    yield Path("/work/shared/data/mnist")
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The real MNIST IDX files (../shared/data/mnist beside the checkout)."""
+    for candidate in _mnist_candidates():
+        if (candidate / "train-images-idx3-ubyte.gz").is_file():
+            return candidate
+    pytest.fail("real MNIST not found: set LPZ_TEST_MNIST to the folder with train-images-idx3-ubyte.gz")
+
+
+@pytest.fixture
+def data_env(mnist_dir, monkeypatch) -> Path:
+    """LPZ_DATA_DIR pointing at the folder that holds mnist/."""
+    monkeypatch.setenv("LPZ_DATA_DIR", str(mnist_dir.parent))
+    return mnist_dir.parent
+
+
+@pytest.fixture(scope="session")
+def s3_settings() -> dict:
+    """The S3 server that `make test` started (infra/services.sh)."""
+    names = ["LPZ_S3_ENDPOINT", "LPZ_S3_ACCESS_KEY", "LPZ_S3_SECRET_KEY"]
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not set: run the suite with `make test` "
+                    f"(or `infra/services.sh start && . .services/env`)")
+    return {n: os.environ[n] for n in names}
+
+
+@pytest.fixture
+def s3_bucket(s3_settings) -> str:
+    """A fresh bucket name for one test."""
+    return f"lpz-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("LPZ_TEST_REDIS_URL")
+    if not url:
+        pytest.fail("LPZ_TEST_REDIS_URL not set: run the suite with `make test`")
+    return url
