@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lpz.cli_data import data_app
 from lpz.config import load_config
 from lpz.errors import UserError
 from lpz.store import open_store, store_url
@@ -20,8 +21,8 @@ from lpz.store import open_store, store_url
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
                   help="Spatially distributed coevolutionary GAN training (Lipizzaner), on one machine or a cluster.")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 STORE_HELP = "Store URL: file:///path, a plain path, or s3://bucket (default: LPZ_STORE, else ./lpz-store)"
 
@@ -222,12 +223,18 @@ def list_runs(store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     if not ids:
         console.print(f"no runs in {the_store.url}")
         return
-    table = Table("id", "created", "grid", "generations", "state", box=None)
+    table = Table(box=None)
+    table.add_column("id", no_wrap=True, min_width=max(map(len, ids)))  # ids are copied: never cut them
+    for column in ("created", "grid", "generations", "state"):
+        table.add_column(column, no_wrap=True)
     for run_id in ids:
         r = Run(the_store, run_id)
-        table.add_row(run_id, r.info["created"], f"{r.grid.rows}x{r.grid.cols}",
+        table.add_row(run_id, r.info["created"][:16].replace("T", " "), f"{r.grid.rows}x{r.grid.cols}",
                       f"{r.last_complete_generation()}/{r.generations}", "finished" if r.finished() else "-")
     console.print(table)
+
+
+app.add_typer(data_app, name="data")
 
 
 # ------------------------------------------------------------------ entry point

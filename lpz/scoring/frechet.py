@@ -26,7 +26,7 @@ class Statistics:
 
 def frechet_distance(a: Statistics, b: Statistics, eps: float = 1e-6) -> float:
     diff = a.mean - b.mean
-    root, _ = linalg.sqrtm(a.cov @ b.cov, disp=False)
+    root = linalg.sqrtm(a.cov @ b.cov)
     if not np.isfinite(root).all():
         ridge = np.eye(len(a.cov)) * eps
         root = linalg.sqrtm((a.cov + ridge) @ (b.cov + ridge))

@@ -1,0 +1,130 @@
+"""`lpz run`, `lpz status`, `lpz sample` and `lpz list` through the real command line."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from tests.helpers import lpz, tiny
+
+
+def write_config(path: Path, **overrides) -> Path:
+    path.write_text(yaml.safe_dump(tiny(**overrides)))
+    return path
+
+
+def run_id_from(output: str) -> str:
+    return output.split("run ", 1)[1].split()[0]
+
+
+def test_run_then_status_then_sample(tmp_path):
+    config = write_config(tmp_path / "tiny.yml")
+    store = tmp_path / "store"
+    result = lpz("run", config, "--store", store, "--workers", "1")
+    run_id = run_id_from(result.stdout)
+    assert run_id.startswith("tiny-")
+    assert "done in" in result.stdout and f"lpz sample {run_id}" in result.stdout
+    assert (store / "runs" / run_id / "mixture" / "mixture.json").is_file()
+
+    status = lpz("status", run_id, "--store", store)
+    assert "finished" in status.stdout and "2/2 generations" in status.stdout
+
+    info = json.loads(lpz("status", run_id, "--store", store, "--json").stdout)
+    assert info["state"] == "finished" and info["generation"] == 2
+    assert [row["generation"] for row in info["history"]] == [1, 2]
+    assert info["mixture"]["best_cell"] in range(4)
+
+    out = tmp_path / "samples"
+    lpz("sample", run_id, "-n", 300, "-o", out, "--store", store)
+    points = np.load(out / "samples.npy")
+    assert points.shape == (300, 2) and np.isfinite(points).all()
+    with Image.open(out / "samples.png") as image:
+        assert image.format == "PNG" and image.size == (500, 500)
+
+    assert run_id in lpz("list", "--store", store).stdout
+
+
+def test_same_sample_seed_gives_the_same_samples(tmp_path):
+    config = write_config(tmp_path / "tiny.yml", **{"trainer.generations": 1})
+    store = tmp_path / "store"
+    run_id = run_id_from(lpz("run", config, "--store", store, "--workers", "1").stdout)
+    for name in ("a", "b"):
+        lpz("sample", run_id, "-n", 50, "-o", tmp_path / name, "--store", store)
+    lpz("sample", run_id, "-n", 50, "-o", tmp_path / "c", "--seed", 1, "--store", store)
+    a, b, c = (np.load(tmp_path / n / "samples.npy") for n in "abc")
+    assert (a == b).all() and not (a == c).all()
+
+
+@pytest.mark.parametrize("bad_id, message", [
+    ("../x", "malformed"),
+    ("", "empty"),
+    ("a" * 500, "500 characters"),
+    ("no-such-run", "no run 'no-such-run'"),
+    ("UPPER", "malformed"),
+])
+def test_status_and_sample_reject_bad_ids_in_one_line(tmp_path, bad_id, message):
+    for command in ("status", "sample"):
+        result = lpz(command, bad_id, "--store", tmp_path, check=False)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_at_a_cell_boundary_and_resume_gives_the_same_bytes(tmp_path):
+    overrides = {"trainer.generations": 4, "dataloader.n_batches": 20}
+    config = write_config(tmp_path / "tiny.yml", **overrides)
+
+    # An uninterrupted run, for reference.
+    ref_store = tmp_path / "ref"
+    ref_id = run_id_from(lpz("run", config, "--store", ref_store, "--workers", "1").stdout)
+
+    store = tmp_path / "store"
+    process = subprocess.Popen([sys.executable, "-c", "from lpz.cli import entry; entry()", "run", str(config),
+                                "--store", str(store), "--workers", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(store.glob("runs/*/gen/1/cell/*/metrics.json")) and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    run_id = run_id_from(out)
+    assert f"lpz run --resume {run_id}" in err
+
+    gen = store / "runs" / run_id / "gen"
+    committed = {p.parent for p in gen.rglob("metrics.json")}
+    assert committed and len(committed) < 4 * 4  # it stopped early...
+    for cell_dir in committed:                    # ...and everything it committed is whole
+        assert (cell_dir / "state.pt").is_file() and (cell_dir / "public.pt").is_file()
+    assert not (store / "runs" / run_id / "mixture").exists()
+
+    resumed = lpz("run", "--resume", run_id, "--store", store, "--workers", "2")
+    assert "done in" in resumed.stdout
+    for cell in range(4):
+        final = f"4/cell/{cell}/state.pt"
+        assert (gen / final).read_bytes() == (ref_store / "runs" / ref_id / "gen" / final).read_bytes()
+
+
+def test_sampling_a_run_that_has_not_finished_says_so(tmp_path):
+    from lpz.config import validate
+    from lpz.runs import Run
+    from lpz.store import LocalStore
+    from lpz.work import train_cell
+
+    store = LocalStore(tmp_path)
+    run = Run.create(store, validate(tiny()), run_id="half-done")
+    train_cell(store, run.id, 0, 0)  # one cell of generation 1
+    result = lpz("sample", "half-done", "--store", tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: run half-done has not finished (generation 0 of 2 complete); sample it once it has, "
+        "or see `lpz status half-done`"]
+    status = lpz("status", "half-done", "--store", tmp_path)
+    assert "1/4 cells of the next" in status.stdout
