@@ -65,6 +65,9 @@ class Dataloader(Section):
     n_batches: int = Field(0, ge=0)  # 0: a whole epoch per generation
     sampling_ratio: float = Field(1.0, gt=0, le=1)
     n_samples: int = Field(20_000, ge=100, le=10_000_000)  # size of a generated (toy) dataset
+    path: Optional[str] = None  # imagefolder only: the folder of images
+    image_size: int = Field(64, ge=8, le=1024)  # imagefolder: side of the square images
+    crop: Optional[int] = Field(None, ge=1)  # imagefolder: centre square cropped first (default: the shorter side)
 
 
 class Network(Section):

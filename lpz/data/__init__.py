@@ -6,10 +6,10 @@ no per-item Python runs on the hot path.
 """
 from __future__ import annotations
 
-from lpz.data import idx, toy
+from lpz.data import cifar, idx, images, toy
 from lpz.data.base import Dataset, DatasetSpec, data_dir
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in [*toy.SPECS, *idx.SPECS]}
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in [*toy.SPECS, *idx.SPECS, *cifar.SPECS, *images.SPECS]}
 
 _loaded: dict[tuple, Dataset] = {}
 

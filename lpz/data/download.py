@@ -1,0 +1,158 @@
+"""Fetching datasets into the data directory: resumable, checksummed, atomic.
+
+A file downloads into <name>.part (resumed with an HTTP Range request when a
+.part is already there), is checked against its published SHA-256, and only
+then renamed to its final name, so a loader never sees half a file.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from lpz.data import cifar, idx, images
+from lpz.data.base import data_dir
+from lpz.errors import UserError
+
+TIMEOUT_S = 15  # connecting, and any stall while reading
+CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Source:
+    url: str
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[1]
+
+
+def _idx_sources(base_url: str, sha256s: list[str]) -> list[Source]:
+    """The four .gz files, in the order train images, train labels, test images, test labels."""
+    stems = [*idx.FILES["train"], *idx.FILES["test"]]
+    return [Source(f"{base_url}{stem}.gz", sha256) for stem, sha256 in zip(stems, sha256s, strict=True)]
+
+
+# The SHA-256 of the files as their servers publish them (MNIST's are those of
+# LeCun's original .gz files, which the ossci mirror serves byte for byte).
+SOURCES: dict[str, list[Source]] = {
+    "mnist": _idx_sources("https://ossci-datasets.s3.amazonaws.com/mnist/", [
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    ]),
+    "fashion-mnist": _idx_sources("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", [
+        "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
+        "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
+        "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
+        "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
+    ]),
+    "cifar10": [Source("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                       "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd")],
+}
+
+CELEBA_PAGE = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
+
+
+def celeba_instructions(root: Path) -> str:
+    target = root / "celeba"
+    return (f"CelebA cannot be downloaded automatically (it sits on Google Drive behind a confirmation page).\n"
+            f"1. From {CELEBA_PAGE} follow 'Align&Cropped Images' and download img_align_celeba.zip (1.4 GB).\n"
+            f"2. Unzip it into {target}/ so that the images are {target / 'img_align_celeba'}/000001.jpg ...\n"
+            f"The first run decodes the 202,599 JPEGs once (a few minutes) and caches them in {root / '.cache'}/.")
+
+
+class ChecksumMismatch(UserError):
+    pass
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: Path, expected_sha256: str) -> None:
+    actual = sha256_of(path)
+    if actual != expected_sha256:
+        raise ChecksumMismatch(f"{path}: sha256 is {actual}, expected {expected_sha256}: "
+                               f"a damaged or different file")
+
+
+def fetch(source: Source, folder: Path, progress=None) -> bool:
+    """Download one file into folder unless a verified copy is there; True when it downloaded."""
+    target = folder / source.filename
+    if target.is_file() and sha256_of(target) == source.sha256:
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    part = folder / (source.filename + ".part")
+    _resume(source, part, folder, progress)
+    try:
+        verify(part, source.sha256)
+    except ChecksumMismatch as e:
+        part.unlink()
+        raise ChecksumMismatch(f"{e}; it came from {source.url} and is removed: run the command again") from None
+    os.replace(part, target)
+    return True
+
+
+def _resume(source: Source, part: Path, folder: Path, progress) -> None:
+    """Bring part up to the whole file, continuing from where it ends."""
+    offset = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(source.url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    host = urlsplit(source.url).hostname
+    try:
+        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and offset:  # the .part already holds the whole file
+            return
+        raise UserError(f"{source.url}: the server answered {e.code} {e.reason}; "
+                        f"download it by hand into {folder}") from None
+    except (urllib.error.URLError, OSError):
+        raise UserError(f"cannot reach {host}: no network? download {source.url} by hand into {folder}") from None
+    with response:
+        resumed = response.status == 206 and response.headers.get("Content-Range", "").startswith(f"bytes {offset}-")
+        if not resumed:
+            offset = 0  # the server sent the whole file
+        remaining = response.headers.get("Content-Length")
+        total = offset + int(remaining) if remaining and remaining.isdigit() else None
+        task = progress.add_task(source.filename, total=total, completed=offset) if progress else None
+        with open(part, "ab" if resumed else "wb") as out:
+            try:
+                while block := response.read(CHUNK_BYTES):
+                    out.write(block)
+                    if progress:
+                        progress.update(task, advance=len(block))
+            except (OSError, http.client.HTTPException) as e:
+                raise UserError(f"download of {source.url} broke off after {out.tell()} bytes "
+                                f"({e.__class__.__name__}); run the command again to resume") from None
+
+
+def download(name: str, root: Path | None = None, progress=None) -> list[tuple[Path, bool]]:
+    """Every file of dataset name into root/name/ (root: the data directory); (path, downloaded) for each."""
+    folder = (root or data_dir()) / name
+    return [(folder / source.filename, fetch(source, folder, progress)) for source in SOURCES[name]]
+
+
+def local_copy(name: str) -> Path | None:
+    """Where the data of a downloadable or manual dataset is on this machine, if it is."""
+    if name in ("mnist", "fashion-mnist"):
+        try:
+            return idx.find_file([data_dir() / name, data_dir()], idx.FILES["train"][0], name).parent
+        except UserError:
+            return None
+    if name == "cifar10":
+        return cifar.locate()
+    if name == "celeba":
+        folder = images.celeba_folder()
+        return folder if folder.is_dir() and any(folder.glob("*.jpg")) else None
+    return None
