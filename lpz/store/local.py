@@ -39,8 +39,8 @@ class LocalStore(Store):
         return self._path(key).is_file()
 
     def list(self, prefix: str) -> list[str]:
-        base = self._path(prefix)
-        folder = base if base.is_dir() else base.parent
+        # "runs/a" must also find "runs/ab/...": walk the folder the prefix ends in, then filter.
+        folder = self._path(prefix) if prefix.endswith("/") else self._path(prefix).parent
         if not folder.is_dir():
             return []
         keys = []

@@ -1,0 +1,90 @@
+"""Quality on the 2-D Gaussian mixtures: a grid's mixture against one GAN of the same budget.
+
+For each problem and seed, train the grid (2x2 on the 8-mode ring, 3x3 on the
+25-mode grid) and a 1x1 grid with the same generations and batches per
+generation, i.e. the same number of gradient steps per cell; report modes
+covered and the high-quality fraction of each final mixture (2,500 samples).
+
+    python bench/quality_toy.py                       # both problems, 10 seeds
+    python bench/quality_toy.py --problem gaussian8 --seeds 3
+
+Writes bench/out/quality_toy.json and prints a Markdown table (the README's).
+Not a test: it takes tens of minutes on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from lpz.config import load_config
+from lpz.embedded import run_embedded
+from lpz.runs import Run
+from lpz.store import LocalStore
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBLEMS = {"gaussian8": ROOT / "configs" / "quickstart.yml", "gaussian25": ROOT / "configs" / "gaussian25.yml"}
+
+
+def train(config_file: Path, seed: int, single: bool, workers: int) -> dict:
+    overrides = {"general.seed": seed}
+    if single:
+        overrides.update({"grid.rows": 1, "grid.cols": 1, "trainer.params.tournament_size": 1})
+    config = load_config(config_file, overrides)
+    with tempfile.TemporaryDirectory() as root:
+        store = LocalStore(root)
+        run = Run.create(store, config)
+        start = time.perf_counter()
+        result = run_embedded(store, run.id, workers=workers)
+        seconds = time.perf_counter() - start
+    return {"seed": seed, "seconds": seconds, "score": result["score"], **result["details"]}
+
+
+def summarise(rows: list[dict]) -> dict:
+    modes = [r["modes_covered"] for r in rows]
+    quality = [r["high_quality"] for r in rows]
+    return {"modes_mean": statistics.fmean(modes), "modes_std": statistics.pstdev(modes),
+            "high_quality_mean": statistics.fmean(quality), "runs": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problem", choices=[*PROBLEMS, "both"], default="both")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "quality_toy.json")
+    args = parser.parse_args()
+
+    problems = list(PROBLEMS) if args.problem == "both" else [args.problem]
+    results = {}
+    for problem in problems:
+        config = load_config(PROBLEMS[problem])
+        grid = f"{config.rows}x{config.cols}"
+        for label, single in ((grid, False), ("1x1", True)):
+            rows = []
+            for seed in range(args.seeds):
+                rows.append(train(PROBLEMS[problem], seed, single, args.workers))
+                r = rows[-1]
+                print(f"{problem} {label} seed {seed}: {r['modes_covered']}/{r['modes']} modes, "
+                      f"{100 * r['high_quality']:.0f}% high-quality, {r['seconds']:.0f} s", flush=True)
+            results[f"{problem} {label}"] = summarise(rows)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+    steps = {p: (lambda c: c.trainer.generations * c.dataloader.n_batches)(load_config(PROBLEMS[p])) for p in problems}
+    print(f"\n| problem | grid | modes covered (mean ± std over {args.seeds} seeds) | high-quality samples |")
+    print("|---|---|---|---|")
+    for key, summary in results.items():
+        problem, grid = key.split()
+        modes = summary["runs"][0]["modes"]
+        print(f"| {problem} ({steps[problem]} steps per cell) | {grid} | "
+              f"{summary['modes_mean']:.1f} ± {summary['modes_std']:.1f} of {modes} | "
+              f"{100 * summary['high_quality_mean']:.0f}% |")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
