@@ -124,23 +124,57 @@ _Loader.add_implicit_resolver(
 
 
 def _read_yaml(path: Path, shown: str) -> dict:
+    visited: set = set()
+
+    def refuse_repeated_keys(node, keys=()):
+        # YAML keeps the last of two equal keys without a word: a section written twice would lose the first.
+        if id(node) in visited:  # an alias of a node already checked
+            return
+        visited.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                refuse_repeated_keys(item, keys)
+        if not isinstance(node, yaml.MappingNode):
+            return
+        first_line: dict = {}
+        for key_node, value_node in node.value:
+            key, line = str(key_node.value), key_node.start_mark.line + 1
+            if key in first_line and key != "<<":
+                raise ConfigError(shown, ".".join(keys + (key,)),
+                                  f"given twice (lines {first_line[key]} and {line}); YAML would keep only the "
+                                  f"last, so merge them into one")
+            first_line[key] = line
+            refuse_repeated_keys(value_node, keys + (key,))
+
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ConfigError(shown, "", "no such file") from None
+        raise ConfigError(shown, "", "no such file; give the path of a YAML config, "
+                                     "e.g. configs/quickstart.yml") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise ConfigError(shown, "", f"cannot read it ({e.__class__.__name__})") from None
+        raise ConfigError(shown, "", f"cannot read it ({e.__class__.__name__}); "
+                                     f"give a readable UTF-8 YAML file") from None
+    loader = _Loader(text)
     try:
-        data = yaml.load(text, Loader=_Loader)
+        root = loader.get_single_node()
+        refuse_repeated_keys(root)
+        data = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(shown, "", f"{where}not valid YAML ({problem})") from None
+        fix = ("indent with spaces, not tabs" if "\\t" in problem
+               else "check the indentation, the ':' after each key and the quotes there")
+        raise ConfigError(shown, "", f"{where}not valid YAML ({problem}); {fix}") from None
+    finally:
+        loader.dispose()
     if data is None:
-        data = {}
+        raise ConfigError(shown, "", "is empty; a config needs at least dataloader.dataset_name and network.name "
+                                     "(see configs/quickstart.yml)")
     if not isinstance(data, dict):
-        raise ConfigError(shown, "", f"expected a mapping of sections at the top level, got {type(data).__name__}")
+        kind = "list" if isinstance(data, list) else "single value"
+        raise ConfigError(shown, "", f"the top level must be a mapping of sections (dataloader:, network:, trainer:, "
+                                     f"...), not a {kind}; start each section at the beginning of a line, without '-'")
     return data
 
 
@@ -157,22 +191,29 @@ def _merge(base: dict, top: dict, origin: dict, top_file: str, prefix=()) -> dic
     return merged
 
 
-def _load_with_includes(path: Path, shown: str, origin: dict, seen: tuple = ()) -> dict:
-    resolved = path.resolve()
-    if resolved in seen:
-        raise ConfigError(shown, "include", "includes itself (a cycle of includes); remove one")
+def _load_with_includes(path: Path, shown: str, origin: dict, chain: tuple = ()) -> dict:
+    """chain: (resolved path, shown name) of the files that include this one, outermost first."""
     data = _read_yaml(path, shown)
     includes = data.pop("include", [])
     if isinstance(includes, str):
         includes = [includes]
     if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
-        raise ConfigError(shown, "include", "must be a file name or a list of file names")
+        raise ConfigError(shown, "include", f"must be a file name or a list of file names, got {includes!r}; "
+                                            f"e.g. include: base.yml")
+    chain = chain + ((path.resolve(), shown),)
     merged: dict = {}
     for name in includes:
         child = path.parent / name
         child_shown = str(Path(shown).parent / name)
-        merged = _merge(merged, _load_with_includes(child, child_shown, origin, seen + (resolved,)), origin,
-                        child_shown)
+        earlier = [resolved for resolved, _ in chain]
+        if child.resolve() in earlier:
+            cycle = [named for _, named in chain[earlier.index(child.resolve()):]] + [child_shown]
+            raise ConfigError(shown, "include", f"{name!r} makes a cycle of includes ({' -> '.join(cycle)}); "
+                                                f"remove one of them")
+        if not child.exists():
+            raise ConfigError(shown, "include", f"{name!r} not found (no file {child_shown}); include paths are "
+                                                f"relative to the including file")
+        merged = _merge(merged, _load_with_includes(child, child_shown, origin, chain), origin, child_shown)
     return _merge(merged, data, origin, shown)
 
 
@@ -227,22 +268,53 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
 
 
 def _describe(error: dict, data: dict) -> str:
-    kind, loc, value = error["type"], error["loc"], error.get("input")
+    kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
+    ctx = error.get("ctx", {})
     if kind == "extra_forbidden":
-        model = _model_at(tuple(loc[:-1]))
+        model = _model_at(loc[:-1])
         allowed = list(model.model_fields) if model else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         return f"unknown key{hint} (allowed here: {', '.join(allowed)})"
     if kind == "missing":
-        return "is required but missing"
+        section = _model_at(loc)
+        if section is not None:
+            required = [name for name, field in section.model_fields.items() if field.is_required()]
+            needs = f" with at least {', '.join(name + ':' for name in required)}" if required else ""
+            return f"is required but missing; add a {loc[-1]}: section{needs}"
+        if loc == ("dataloader", "dataset_name"):
+            return f"is required but missing; set it to one of {', '.join(DATASETS)}"
+        return "is required but missing; set it"
     if kind == "literal_error":
-        allowed = error["ctx"]["expected"]
-        return f"{value!r} is not allowed; use one of {allowed}"
+        return f"{value!r} is not allowed; use one of {ctx['expected']}"
     if kind == "model_type":
-        return f"must be a mapping of keys, got {value!r}"
+        model = _model_at(loc)
+        keys = f" ({', '.join(model.model_fields)})" if model else ""
+        return f"must be a section of keys{keys} on the lines below it, got {value!r}"
     if kind == "string_pattern_mismatch":
-        return f"{value!r} must be 1-40 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        return (f"{value!r} is not a valid run name; use 1-40 letters, digits, '_', '.' or '-', "
+                f"starting with a letter or digit")
+    if kind in ("int_type", "int_from_float", "int_parsing"):
+        quoted_number = isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value)
+        fix = "remove the quotes" if quoted_number else "write a whole number such as 100"
+        return f"{value!r} is not a whole number; {fix}"
+    if kind in ("float_type", "float_parsing"):
+        quoted_number = isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value)
+        fix = "remove the quotes" if quoted_number else "write a number such as 0.001"
+        return f"{value!r} is not a number; {fix}"
+    if kind == "bool_type":
+        return f"{value!r} is not a yes/no value; write true or false"
+    if kind == "string_type":
+        return f"{value!r} is not text; put it in quotes"
+    bounds = {"greater_than_equal": ("too small", "at least", "ge"), "greater_than": ("too small", "above", "gt"),
+              "less_than_equal": ("too large", "at most", "le"), "less_than": ("too large", "below", "lt")}
+    if kind in bounds:
+        problem, relation, key = bounds[kind]
+        limit = ctx[key]
+        limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit
+        return f"{value!r} is {problem}; it must be {relation} {limit}"
+    if kind == "invalid_key":
+        return f"{value!r} is not a key name; keys are words such as trainer or batch_size"
     message = error["msg"]
     message = message[0].lower() + message[1:]
     return f"{message}, got {value!r}"
@@ -257,14 +329,17 @@ def neighbourhood_size(config: Config) -> int:
 def check_combinations(config: Config):
     """Yield (key path, message) for settings that are each valid but impossible together."""
     params = config.trainer.params
-    population = params.population_size * neighbourhood_size(config)
+    cells = neighbourhood_size(config)
+    population = params.population_size * cells
     if params.tournament_size > population:
         yield (("trainer", "params", "tournament_size"),
                f"{params.tournament_size} exceeds the {population} individuals of a neighbourhood "
-               f"(population_size x neighbourhood cells)")
+               f"(population_size {params.population_size} x {cells} cells); use at most {population}, "
+               f"or raise population_size")
     if params.n_replacements > params.population_size:
         yield (("trainer", "params", "n_replacements"),
-               f"{params.n_replacements} exceeds population_size {params.population_size}")
+               f"{params.n_replacements} exceeds population_size {params.population_size}; "
+               f"use at most {params.population_size}")
 
     if config.general.keep_generations == 1:
         yield (("general", "keep_generations"),
@@ -273,24 +348,27 @@ def check_combinations(config: Config):
         close = difflib.get_close_matches(config.dataloader.dataset_name, list(DATASETS), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         yield (("dataloader", "dataset_name"),
-               f"{config.dataloader.dataset_name!r} is not a dataset lpz knows; {hint}use one of {', '.join(DATASETS)}")
+               f"{config.dataloader.dataset_name!r} is not a dataset lpz knows; {hint}"
+               f"use one of {', '.join(DATASETS)}")
         return
     spec = DATASETS[config.dataloader.dataset_name]
-    shape = spec.sample_shape(config.dataloader)
+    shape = tuple(spec.sample_shape(config.dataloader))
     network = config.network.name
-    if network == "mlp2d" and spec.kind != "points":
-        yield (("network", "name"), f"mlp2d is for 2-D points; dataset {spec.name} has images {shape}, "
-                                    f"use four_layer_perceptron (1x28x28) or convolutional")
-    if network == "four_layer_perceptron" and tuple(shape) != (1, 28, 28):
-        yield (("network", "name"), f"four_layer_perceptron needs 1x28x28 images; dataset {spec.name} "
-                                    f"has samples of shape {shape}, use {'mlp2d' if spec.kind == 'points' else 'convolutional'}")
-    if network == "convolutional" and (spec.kind != "images" or tuple(shape[1:]) not in ((64, 64), (32, 32))):
-        yield (("network", "name"), f"convolutional needs 32x32 or 64x64 images; dataset {spec.name} "
-                                    f"has samples of shape {shape}")
+    needs = {  # network: (what it needs, whether this dataset has it)
+        "mlp2d": ("is for 2-D points", spec.kind == "points"),
+        "four_layer_perceptron": ("needs 1x28x28 images", shape == (1, 28, 28)),
+        "convolutional": ("needs 32x32 or 64x64 images", spec.kind == "images" and shape[1:] in ((32, 32), (64, 64))),
+    }
+    need, fits = needs.get(network, ("", True))
+    if not fits:
+        fitting = [name for name, (_, ok) in needs.items() if ok]
+        fix = f"use {' or '.join(fitting)}" if fitting else "no network of lpz fits it, choose another dataset"
+        yield (("network", "name"), f"{network} {need}; dataset {spec.name} has samples of shape {shape}; {fix}")
     if config.network.hidden_size is not None and network != "mlp2d":
         yield (("network", "hidden_size"), f"only mlp2d has a hidden_size; remove it for {network}")
     if config.network.mustangs_mode != "generation" and config.network.loss != "mustangs":
-        yield (("network", "mustangs_mode"), f"only applies to loss mustangs, not {config.network.loss}")
+        yield (("network", "mustangs_mode"), f"only applies to loss mustangs, not {config.network.loss}; "
+                                             f"remove it or set loss: mustangs")
 
 
 def resolved(config: Config) -> dict:
