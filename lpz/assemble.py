@@ -14,9 +14,10 @@ from lpz.runs import Run
 from lpz.scoring import make_scorer
 from lpz.seeding import generator
 from lpz.store.base import Store
+from lpz.work import repaired
 
 
-def assemble(store: Store, run_id: str) -> dict:
+def assemble(store: Store, run_id: str, device: str = "cpu") -> dict:
     run = Run.open(store, run_id)
     if run.finished():
         return store.get_json(run.key("mixture", "mixture.json"))
@@ -25,7 +26,8 @@ def assemble(store: Store, run_id: str) -> dict:
     dataset = load_dataset(config.dataloader, seed)
     shape = tuple(dataset.samples.shape[1:])
     scorer = make_scorer(config, dataset)
-    publics = {c: run.read_public(last, c, shape) for c in grid.cells}
+    publics = repaired(run, lambda: {c: run.read_public(last, c, shape) for c in grid.cells},
+                       device, attempts=grid.size + 1)
 
     candidates = []
     for c in grid.cells:
@@ -35,9 +37,9 @@ def assemble(store: Store, run_id: str) -> dict:
         entry = {"cell": c, "cells": hood, "weights": weights, "score": None, "details": {},
                  "origins": [list(m.origin) for m in members]}
         if scorer is not None:
-            members_nets = [nets.loaded(config.network, shape, m.weights, "g") for m in members]
+            members_nets = [nets.loaded(config.network, shape, m.weights, "g", device) for m in members]
             z = members_nets[0].latent(config.score.final_sample_size, generator(seed, "final", "score-noise"))
-            entry["score"] = scorer.score(mixture.sample(members_nets, weights, z))
+            entry["score"] = scorer.score(mixture.sample(members_nets, weights, z).cpu())
             entry["details"] = scorer.details(members_nets, weights, generator(seed, "final", "details-noise"))
         candidates.append((entry, members))
 

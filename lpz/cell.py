@@ -52,9 +52,20 @@ def initial_state(config, cell: int, shape: tuple) -> CellState:
     return CellState(cell, 0, generators, discriminators, [1.0 / size] * size)
 
 
-def _modules(config, shape, individuals, role: str) -> list[torch.nn.Module]:
+def _modules(config, shape, individuals, role: str, device: str) -> list[torch.nn.Module]:
     """A network for each individual, holding its weights (role "g" or "d")."""
-    return [nets.loaded(config.network, shape, ind.weights, role) for ind in individuals]
+    return [nets.loaded(config.network, shape, ind.weights, role, device) for ind in individuals]
+
+
+def _to_cpu(tree):
+    """Tensors anywhere in nested dicts and lists, moved to the CPU (checkpoints are CPU-only)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().cpu().clone()
+    if isinstance(tree, dict):
+        return {k: _to_cpu(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_to_cpu(v) for v in tree)
+    return tree
 
 
 # ------------------------------------------------------------------ fitness
@@ -137,8 +148,8 @@ class Trainee:
 
     def finish(self, cell: int, generation: int) -> Individual:
         ind = self.individual
-        ind.weights = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-        ind.adam = self.optimizer.state_dict()
+        ind.weights = _to_cpu(self.net.state_dict())
+        ind.adam = _to_cpu(self.optimizer.state_dict())
         ind.origin = (cell, generation)
         return ind
 
@@ -169,7 +180,7 @@ def batch_indices(config, cell: int, generation: int, n_data: int) -> list[torch
     return [order[b * loader.batch_size:(b + 1) * loader.batch_size] for b in range(n_batches)]
 
 
-def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, data, g_losses):
+def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, data, g_losses, device):
     """Step 4: every batch, mutate learning rates, update generators, then (unless skipped) discriminators.
 
     opponents_g are the discriminators generators train against; opponents_d the generators
@@ -185,7 +196,7 @@ def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents
     batch_size = config.dataloader.batch_size
 
     for b, index in enumerate(batch_indices(config, cell, generation, len(data))):
-        real = data[index]
+        real = data[index].to(device, non_blocking=True)
         for t in trainee_g + trainee_d:
             t.set_lr(mutate_lr(t.individual.lr, lr0, p.alpha, p.mutation_probability, mutation))
         for i, t in enumerate(trainee_g):
@@ -209,8 +220,8 @@ def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents
 # ------------------------------------------------------------------ the step
 
 def step(config, cell: int, generation: int, own: CellState, neighbours: dict[int, CellState],
-         dataset, scorer) -> tuple[CellState, dict]:
-    """Generation g -> g+1 of one cell. Returns the new state and its metrics."""
+         dataset, scorer, device: str = "cpu") -> tuple[CellState, dict]:
+    """Generation g -> g+1 of one cell, its networks on device. Returns the new state and its metrics."""
     torch.set_num_threads(config.general.threads)
     timer = Timer()
     p, seed = config.trainer.params, config.general.seed
@@ -231,10 +242,11 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
 
     # 2. Fitness against the whole neighbourhood, on one fixed draw of real samples and noise.
     with timer.phase("fitness"):
-        nets_g, nets_d = _modules(config, shape, all_g, "g"), _modules(config, shape, all_d, "d")
+        nets_g, nets_d = _modules(config, shape, all_g, "g", device), _modules(config, shape, all_d, "d", device)
         n_fit = p.fitness.fitness_sample_size
         share = cell_share(config, cell, len(data))
-        real_fit = data[share[torch.randint(len(share), (n_fit,), generator=generator(seed, cell, generation, "fitness"))]]
+        pick = share[torch.randint(len(share), (n_fit,), generator=generator(seed, cell, generation, "fitness"))]
+        real_fit = data[pick].to(device)
         z_fit = nets_g[0].latent(n_fit, generator(seed, cell, generation, "fitness-noise"))
         fit_g, fit_d = evaluate(nets_g, nets_d, real_fit, z_fit, loss, p.fitness.fitness_mode)
         all_g = [replace(ind, fitness=f) for ind, f in zip(all_g, fit_g)]
@@ -249,9 +261,9 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         else:  # train the own population, against the whole neighbourhood
             pick_g = [i for i, mine in enumerate(is_own_g) if mine]
             pick_d = [i for i, mine in enumerate(is_own_d) if mine]
-        trainee_g = [Trainee(all_g[i].clone(keep_adam=is_own_g[i]), nets.loaded(config.network, shape, all_g[i].weights, "g"))
+        trainee_g = [Trainee(all_g[i].clone(keep_adam=is_own_g[i]), nets.loaded(config.network, shape, all_g[i].weights, "g", device))
                      for i in pick_g]
-        trainee_d = [Trainee(all_d[i].clone(keep_adam=is_own_d[i]), nets.loaded(config.network, shape, all_d[i].weights, "d"))
+        trainee_d = [Trainee(all_d[i].clone(keep_adam=is_own_d[i]), nets.loaded(config.network, shape, all_d[i].weights, "d", device))
                      for i in pick_d]
         if loss == "mustangs":
             draw = generator(seed, cell, generation, "mustangs")
@@ -270,7 +282,7 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         else:
             opponents_g = [n for n, mine in zip(nets_d, is_own_d) if not mine] + [t.net for t in trainee_d]
             opponents_d = [n for n, mine in zip(nets_g, is_own_g) if not mine] + [t.net for t in trainee_g]
-        train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, data, g_losses)
+        train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, data, g_losses, device)
         trained_g = [t.finish(cell, generation + 1) for t in trainee_g]
         trained_d = [t.finish(cell, generation + 1) for t in trainee_d]
 
@@ -299,10 +311,10 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
             for other in hood[1:]]
         weights, score, accepted, details = own.mixture_weights, None, False, {}
         if scorer is not None:
-            best_nets = _modules(config, shape, best, "g")
+            best_nets = _modules(config, shape, best, "g", device)
             z_score = best_nets[0].latent(config.score.score_sample_size,
                                           generator(seed, cell, generation, "score-noise"))
-            score_of = lambda w: scorer.score(mixture.sample(best_nets, w, z_score))
+            score_of = lambda w: scorer.score(mixture.sample(best_nets, w, z_score).cpu())
             if len(hood) > 1 and p.mixture_sigma > 0:
                 weights, score, accepted = mixture.one_plus_one(
                     list(weights), p.mixture_sigma, score_of, generator(seed, cell, generation, "mixture"))

@@ -26,7 +26,9 @@ class Generator(nn.Module):
         self.sample_shape = tuple(sample_shape)
 
     def latent(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        return torch.randn(n, self.latent_size, generator=gen)
+        """n latent vectors, drawn on the CPU (the same numbers on any device) and moved to ours."""
+        z = torch.randn(n, self.latent_size, generator=gen)
+        return z.to(next(self.parameters()).device)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z).reshape(len(z), *self.sample_shape)
@@ -98,8 +100,10 @@ def initialise(module: nn.Module, gen: torch.Generator) -> None:
             nn.init.zeros_(layer.bias)
 
 
-def build(network, sample_shape: tuple, gen: torch.Generator | None = None) -> tuple[Generator, Discriminator]:
-    """The (generator, discriminator) pair of a network config; initialised from gen when given."""
+def build(network, sample_shape: tuple, gen: torch.Generator | None = None,
+          device: str = "cpu") -> tuple[Generator, Discriminator]:
+    """The (generator, discriminator) pair of a network config; initialised from gen (a CPU
+    generator, so the initial weights are the same on every device) when given."""
     latent = network.latent_size or DEFAULT_LATENT[network.name]
     with torch.device("meta"):  # no memory and no global random draws until we initialise
         if network.name == "four_layer_perceptron":
@@ -115,11 +119,11 @@ def build(network, sample_shape: tuple, gen: torch.Generator | None = None) -> t
     if gen is not None:
         initialise(generator, gen)
         initialise(discriminator, gen)
-    return generator, discriminator
+    return generator.to(device), discriminator.to(device)
 
 
-def loaded(network, sample_shape: tuple, weights: dict, role: str) -> nn.Module:
-    """A generator (role "g") or discriminator ("d") holding the given weights."""
-    net = build(network, sample_shape)[0 if role == "g" else 1]
+def loaded(network, sample_shape: tuple, weights: dict, role: str, device: str = "cpu") -> nn.Module:
+    """A generator (role "g") or discriminator ("d") holding the given weights, on device."""
+    net = build(network, sample_shape, device=device)[0 if role == "g" else 1]
     net.load_state_dict(weights)
     return net

@@ -137,6 +137,22 @@ class Run:
     def finished(self) -> bool:
         return self.store.exists(self.key("mixture", "mixture.json"))
 
+    # ------------------------------------------------------------- control (cluster runs)
+
+    def control(self) -> dict:
+        """{"state": "cancelled" | "failed", ...} once a run was cancelled or failed, else {}."""
+        try:
+            return self.store.get_json(self.key("control.json"))
+        except ObjectMissing:
+            return {}
+
+    def set_control(self, state: str, **details) -> None:
+        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.store.put_json(self.key("control.json"), {"state": state, "at": when, **details})
+
+    def clear_control(self) -> None:
+        self.store.delete(self.key("control.json"))
+
     # ------------------------------------------------------------- cell states
 
     def metrics(self, generation: int, cell: int) -> dict:

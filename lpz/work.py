@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
 from lpz.cell import step
 from lpz.data import load_dataset
@@ -19,8 +20,8 @@ log = logging.getLogger("lpz")
 REPAIR_DEPTH = 2  # how many generations back a damaged checkpoint may be recomputed from
 
 
-def train_cell(store: Store, run_id: str, generation: int, cell: int, _depth: int = 0) -> dict:
-    """Commit generation+1 of a cell, computed from generation; return its metrics."""
+def train_cell(store: Store, run_id: str, generation: int, cell: int, device: str = "cpu", _depth: int = 0) -> dict:
+    """Commit generation+1 of a cell, computed from generation on device; return its metrics."""
     run = Run.open(store, run_id)
     if run.committed(generation + 1, cell):
         return run.metrics(generation + 1, cell)
@@ -29,27 +30,33 @@ def train_cell(store: Store, run_id: str, generation: int, cell: int, _depth: in
     shape = tuple(dataset.samples.shape[1:])
 
     start = time.perf_counter()
-    own, neighbours = _read_inputs(run, generation, cell, shape, _depth)
+    own, neighbours = _read_inputs(run, generation, cell, shape, device, _depth)
     read_seconds = time.perf_counter() - start
 
-    state, metrics = step(config, cell, generation, own, neighbours, dataset, make_scorer(config, dataset))
+    state, metrics = step(config, cell, generation, own, neighbours, dataset, make_scorer(config, dataset), device)
     metrics["seconds"]["io"] = read_seconds
     run.write_cell(state, metrics)
     return run.metrics(generation + 1, cell)
 
 
-def _read_inputs(run: Run, generation: int, cell: int, shape: tuple, depth: int):
+def _read_inputs(run: Run, generation: int, cell: int, shape: tuple, device: str, depth: int):
     """The cell's own state and its neighbours' public states; damaged ones are recomputed."""
     hood = run.grid.neighbourhood(cell)
-    for _ in range(len(hood) + 1):  # each input repaired at most once
+    return repaired(run, lambda: (run.read_state(generation, cell, shape),
+                                  {c: run.read_public(generation, c, shape) for c in hood[1:]}),
+                    device, depth, attempts=len(hood) + 1)
+
+
+def repaired(run: Run, read: Callable, device: str = "cpu", depth: int = 0, attempts: int = 2):
+    """read(), where a damaged checkpoint it meets is first recomputed from the generation before."""
+    for _ in range(attempts):
         try:
-            own = run.read_state(generation, cell, shape)
-            return own, {c: run.read_public(generation, c, shape) for c in hood[1:]}
+            return read()
         except DamagedCheckpoint as damage:
             if depth >= REPAIR_DEPTH:
                 raise
             log.warning("run %s: %s; recomputing generation %d of cell %d",
                         run.id, damage, damage.generation, damage.cell)
             run.uncommit(damage.generation, damage.cell)
-            train_cell(run.store, run.id, damage.generation - 1, damage.cell, depth + 1)
-    raise RuntimeError(f"run {run.id}: inputs of generation {generation} of cell {cell} stay damaged")
+            train_cell(run.store, run.id, damage.generation - 1, damage.cell, device, depth + 1)
+    raise RuntimeError(f"run {run.id}: checkpoints stay damaged after recomputing them")

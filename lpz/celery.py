@@ -1,0 +1,60 @@
+"""The Celery app: `celery -A lpz worker -Q gpu` finds it here.
+
+Broker and result backend: LPZ_BROKER_URL (default redis://localhost:6379/0).
+Messages are JSON only (pickle is refused both ways) and carry ids, never
+tensors. Tasks are acknowledged late and re-queued when their worker process
+dies; each worker process takes one task at a time (prefetch 1), and a
+worker runs one process per GPU by default (one per core without a GPU).
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from celery import Celery, signals
+
+from lpz.devices import default_concurrency, worker_device
+
+BROKER_URL = os.environ.get("LPZ_BROKER_URL", "redis://localhost:6379/0")
+# Redis re-delivers an unacknowledged task only after this many seconds: longer than any cell task.
+VISIBILITY_TIMEOUT = int(os.environ.get("LPZ_VISIBILITY_TIMEOUT", str(6 * 3600)))
+QUEUE = "gpu"
+
+app = Celery("lpz", broker=BROKER_URL, backend=os.environ.get("LPZ_RESULT_BACKEND", BROKER_URL),
+             include=["tasks.cells"])
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_accept_content=["json"],
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    worker_concurrency=int(os.environ.get("LPZ_WORKER_CONCURRENCY", "0")) or default_concurrency(),
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+    result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+    result_expires=24 * 3600,
+    task_routes={"lpz.*": {"queue": QUEUE}},
+    task_default_queue=QUEUE,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+
+log = logging.getLogger("lpz")
+process_device = {"device": "cpu"}
+
+
+@signals.worker_process_init.connect
+def _choose_device(**_):
+    """Each pool process takes its own GPU (process i -> GPU i mod the GPUs)."""
+    from billiard.process import current_process
+    index = getattr(current_process(), "index", 0) or 0
+    process_device["device"] = worker_device(index)
+    log.info("worker process %s trains on %s", index, process_device["device"])
+
+
+@signals.worker_ready.connect
+def _start_supervisor(sender=None, **_):
+    """Every worker also watches the active runs: dead workers' cells are sent again."""
+    from lpz.cluster import start_supervisor
+    start_supervisor(app)

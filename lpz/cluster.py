@@ -1,0 +1,183 @@
+"""Runs on the cluster: sending generations to the workers, the barrier, and recovery.
+
+The store decides progress: generation g is complete when every cell's
+commit marker is there. Redis (the broker) only remembers which runs are
+active and which cell tasks were already sent, so that a generation is sent
+once however many workers notice it is due:
+
+    lpz:active                  set of {"store", "run"} JSON strings
+    lpz:sent:<run>:<g>:<cell>   a cell task of generation g was sent (SET NX)
+    lpz:assemble:<run>          the mixture assembly was sent
+    lpz:supervise:<run>         one supervisor per run per lease period
+
+After every commit, the task that committed calls advance(): when its
+generation is complete, the next one is sent. Every worker also runs a
+supervisor thread that, for each active run, sends again the cells whose
+lease lapsed (their worker died) and does what advance() would have done if
+the process that should have done it died first.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+
+from lpz.errors import UserError
+from lpz.leases import lapsed, lease_seconds, read_lease
+from lpz.runs import Run
+from lpz.store import open_store
+
+log = logging.getLogger("lpz")
+ACTIVE = "lpz:active"
+SENT_TTL = 14 * 24 * 3600
+
+
+def broker_url() -> str:
+    from lpz.celery import BROKER_URL
+    return BROKER_URL
+
+
+def redis_client():
+    import redis
+    url = broker_url()
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise UserError(f"LPZ_BROKER_URL={url}: lpz needs a Redis broker (redis://host:port/db)")
+    return redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+
+
+def check_broker() -> None:
+    """One line and exit code 2 when the broker does not answer."""
+    import redis
+    try:
+        redis_client().ping()
+    except redis.RedisError as e:
+        raise UserError(f"broker {broker_url()} does not answer ({e.__class__.__name__}): "
+                        f"is Redis running? check LPZ_BROKER_URL") from None
+
+
+def _entry(run: Run) -> str:
+    return json.dumps({"store": run.store.url, "run": run.id}, sort_keys=True)
+
+
+def _send(app, name: str, **kwargs) -> None:
+    from lpz.celery import QUEUE
+    app.send_task(name, kwargs=kwargs, queue=QUEUE)
+
+
+class Cluster:
+    def __init__(self, app=None, client=None):
+        if app is None:
+            from lpz.celery import app
+        self.app = app
+        self.redis = client or redis_client()
+
+    # ---------------------------------------------------------------- sending work
+
+    def send_cell(self, run: Run, generation: int, cell: int, again: bool = False) -> bool:
+        """Send the task that computes generation+1 of a cell, unless it was sent already."""
+        key = f"lpz:sent:{run.id}:{generation}:{cell}"
+        if not self.redis.set(key, time.time(), nx=not again, ex=SENT_TTL):
+            return False
+        _send(self.app, "lpz.train_cell", store=run.store.url, run_id=run.id, generation=generation, cell=cell)
+        return True
+
+    def advance(self, run: Run) -> None:
+        """Send whatever is due: the cells of the first incomplete generation, or the assembly."""
+        if run.control() or run.finished():
+            return
+        committed = run.committed_cells()
+        complete = run.last_complete_generation(committed)
+        if complete >= run.generations:
+            if self.redis.set(f"lpz:assemble:{run.id}", time.time(), nx=True, ex=SENT_TTL):
+                _send(self.app, "lpz.assemble", store=run.store.url, run_id=run.id)
+            return
+        for cell in run.grid.cells:
+            if cell not in committed.get(complete + 1, set()):
+                self.send_cell(run, complete, cell)
+
+    # ---------------------------------------------------------------- run lifecycle
+
+    def submit(self, run: Run) -> None:
+        self.redis.sadd(ACTIVE, _entry(run))
+        self.advance(run)
+
+    def cancel(self, run: Run) -> None:
+        run.set_control("cancelled")
+        self.redis.srem(ACTIVE, _entry(run))
+
+    def resume(self, run: Run) -> None:
+        """Send a stalled, cancelled or failed run again from its last complete generation."""
+        run.clear_control()
+        for key in self.redis.scan_iter(f"lpz:sent:{run.id}:*"):
+            self.redis.delete(key)
+        self.redis.delete(f"lpz:assemble:{run.id}")
+        self.submit(run)
+
+    def fail(self, run: Run, error: BaseException, generation: int, cell: int, worker: str) -> None:
+        message = f"{error.__class__.__name__}: {error}".splitlines()[0][:500]
+        run.set_control("failed", error=message, generation=generation, cell=cell, worker=worker,
+                        traceback=traceback.format_exception(error)[-3:])
+        self.redis.srem(ACTIVE, _entry(run))
+
+    def finished(self, run: Run) -> None:
+        self.redis.srem(ACTIVE, _entry(run))
+
+    # ---------------------------------------------------------------- supervision
+
+    def active_runs(self) -> list[Run]:
+        runs = []
+        for raw in self.redis.smembers(ACTIVE):
+            entry = json.loads(raw)
+            try:
+                runs.append(Run.open(open_store(entry["store"]), entry["run"]))
+            except Exception as e:  # its store is unreachable from here, or the run is gone
+                log.warning("active run %s: %s", entry, e)
+        return runs
+
+    def supervise(self, run: Run, now: float | None = None) -> list[int]:
+        """Send again the cells whose task died; return them. Also retires ended runs."""
+        if run.control() or run.finished():
+            self.redis.srem(ACTIVE, _entry(run))
+            return []
+        committed = run.committed_cells()
+        complete = run.last_complete_generation(committed)
+        resent = []
+        if complete < run.generations:
+            for cell in run.grid.cells:
+                if cell in committed.get(complete + 1, set()):
+                    continue
+                lease = read_lease(run, complete + 1, cell)
+                if lease and lapsed(lease, now):
+                    log.warning("run %s: the lease of generation %d cell %d held by %s lapsed; sending it again",
+                                run.id, complete + 1, cell, lease.get("worker"))
+                    run.store.delete(run.cell_key(complete + 1, cell, "lease.json"))
+                    self.send_cell(run, complete, cell, again=True)
+                    resent.append(cell)
+        self.advance(run)
+        return resent
+
+    def supervise_all(self) -> None:
+        period = lease_seconds()
+        for run in self.active_runs():
+            # One supervisor acts per run and period, whichever worker gets there first.
+            if self.redis.set(f"lpz:supervise:{run.id}", 1, nx=True, px=int(period * 1000)):
+                self.supervise(run)
+
+
+def start_supervisor(app) -> threading.Thread:
+    def loop():
+        cluster = None
+        while True:
+            try:
+                cluster = cluster or Cluster(app)
+                cluster.supervise_all()
+            except Exception as e:  # the broker or a store may be down for a while: keep watching
+                log.warning("supervisor: %s", e)
+                cluster = None
+            time.sleep(lease_seconds())
+
+    thread = threading.Thread(target=loop, daemon=True, name="lpz supervisor")
+    thread.start()
+    return thread

@@ -1,0 +1,80 @@
+"""Leases: a running cell task says so in the store, and keeps saying it.
+
+    runs/<id>/gen/<g>/cell/<c>/lease.json   {"worker", "task", "started", "renewed"}
+
+The task renews its lease every few seconds while it works. A lease that has
+not been renewed for LAPSE_PERIODS periods belongs to a task that died with
+its worker; the cluster's supervisor then sends the cell again (idempotence
+makes a duplicate harmless). Times are seconds since the epoch, so any
+machine can judge a lease with its own clock (clocks are assumed roughly in
+sync, as for any lease).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+
+from lpz.errors import ObjectMissing
+from lpz.runs import Run
+
+log = logging.getLogger("lpz")
+LAPSE_PERIODS = 3
+
+
+def lease_seconds() -> float:
+    """How often a lease is renewed (LPZ_LEASE_SECONDS, default 5)."""
+    return float(os.environ.get("LPZ_LEASE_SECONDS", "5"))
+
+
+def lease_key(run: Run, generation: int, cell: int) -> str:
+    return run.cell_key(generation, cell, "lease.json")
+
+
+def read_lease(run: Run, generation: int, cell: int) -> dict | None:
+    try:
+        return run.store.get_json(lease_key(run, generation, cell))
+    except (ObjectMissing, ValueError):
+        return None
+
+
+def lapsed(lease: dict, now: float | None = None) -> bool:
+    now = time.time() if now is None else now
+    return now - lease["renewed"] > LAPSE_PERIODS * lease.get("period", lease_seconds())
+
+
+def worker_name() -> str:
+    return os.environ.get("LPZ_WORKER_NAME") or f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Lease:
+    """Hold the lease of one cell-generation while the block runs; renew it in a thread."""
+
+    def __init__(self, run: Run, generation: int, cell: int, task: str = "", period: float | None = None):
+        self.run, self.key = run, lease_key(run, generation, cell)
+        self.period = period or lease_seconds()
+        self.record = {"worker": worker_name(), "task": task, "started": time.time(), "period": self.period}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, daemon=True, name=f"lease {self.key}")
+
+    def _write(self) -> None:
+        self.run.store.put_json(self.key, {**self.record, "renewed": time.time()})
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.period):
+            try:
+                self._write()
+            except Exception as e:  # a missed renewal is not fatal; many in a row lapse the lease
+                log.warning("could not renew %s: %s", self.key, e)
+
+    def __enter__(self) -> "Lease":
+        self._write()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.run.store.delete(self.key)

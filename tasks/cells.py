@@ -1,0 +1,71 @@
+"""Celery tasks: thin wrappers that pass ids and call into lpz.
+
+Each task reads what it needs from the store and writes its result there;
+the messages carry only the store URL, the run id, the generation and the
+cell. Re-running a task whose cell-generation is committed changes nothing.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from lpz.celery import app, process_device
+from lpz.cluster import Cluster
+from lpz.leases import Lease, worker_name
+from lpz.runs import Run
+from lpz.store import open_store
+from lpz import work
+
+log = logging.getLogger("lpz")
+MAX_RETRIES = 3
+
+
+def _backoff(retries: int) -> float:
+    return min(60.0, 2.0 ** retries)
+
+
+@app.task(name="lpz.train_cell", bind=True, max_retries=MAX_RETRIES)
+def train_cell(self, store: str, run_id: str, generation: int, cell: int) -> dict:
+    """Compute generation+1 of one cell from generation, commit it, and send what is due next."""
+    run = Run.open(open_store(store), run_id)
+    if run.control():
+        return {"skipped": run.control()["state"]}
+    start = time.perf_counter()
+    log.info("run %s generation %d cell %d: start on %s", run_id, generation + 1, cell, process_device["device"])
+    try:
+        if run.committed(generation + 1, cell):
+            metrics = run.metrics(generation + 1, cell)
+        else:
+            with Lease(run, generation + 1, cell, task=self.request.id or ""):
+                metrics = work.train_cell(run.store, run_id, generation, cell, process_device["device"])
+        Cluster(app).advance(run)
+    except Exception as error:
+        if self.request.retries < self.max_retries:
+            log.warning("run %s generation %d cell %d: %s; retrying", run_id, generation + 1, cell, error)
+            raise self.retry(exc=error, countdown=_backoff(self.request.retries))
+        log.error("run %s generation %d cell %d failed: %s", run_id, generation + 1, cell, error)
+        Cluster(app).fail(run, error, generation + 1, cell, worker_name())
+        raise
+    seconds = time.perf_counter() - start
+    log.info("run %s generation %d cell %d: done in %.1f s, score %s", run_id, generation + 1, cell, seconds,
+             metrics.get("score"))
+    return {"run": run_id, "generation": generation + 1, "cell": cell, "score": metrics.get("score"),
+            "seconds": seconds}
+
+
+@app.task(name="lpz.assemble", bind=True, max_retries=MAX_RETRIES)
+def assemble(self, store: str, run_id: str) -> dict:
+    """Score every cell's final mixture and keep the best as the run's result."""
+    from lpz.assemble import assemble as assemble_mixture
+
+    run = Run.open(open_store(store), run_id)
+    try:
+        result = assemble_mixture(run.store, run_id, process_device["device"])
+    except Exception as error:
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=error, countdown=_backoff(self.request.retries))
+        Cluster(app).fail(run, error, run.generations, -1, worker_name())
+        raise
+    Cluster(app).finished(run)
+    log.info("run %s: finished, mixture of cell %s scores %s", run_id, result["best_cell"], result["score"])
+    return {"run": run_id, "best_cell": result["best_cell"], "score": result["score"]}
