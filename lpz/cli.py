@@ -14,8 +14,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lpz.cli_data import data_app
+from lpz.cli_scorer import scorer_app
 from lpz.config import load_config
 from lpz.errors import UserError
+from lpz.status_view import details as _details
+from lpz.status_view import fmt as _fmt
 from lpz.store import open_store, store_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -32,6 +35,8 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more: 
          quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and results.")):
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:  # its retries are ours to report, in one line
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
 def _open_run(run_id: str, store: Optional[str]):
@@ -40,25 +45,19 @@ def _open_run(run_id: str, store: Optional[str]):
     return Run.open(open_store(store_url(store)), run_id)
 
 
-def _fmt(value, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
-def _details(details: dict) -> str:
-    parts = []
-    if "modes_covered" in details:
-        parts.append(f"{details['modes_covered']}/{details['modes']} modes, "
-                     f"{100 * details['high_quality']:.0f}% high-quality")
-    if "tvd" in details:
-        parts.append(f"TVD {details['tvd']:.3f}")
-    return ", ".join(parts)
 
 
 # ------------------------------------------------------------------ run
+
+def _load_run_config(config: Path, generations: int | None, seed: int | None):
+    overrides = {}
+    if generations:
+        overrides["trainer.generations"] = generations
+    if seed is not None:
+        overrides["general.seed"] = seed
+    cfg = load_config(config, overrides)
+    return cfg if cfg.name else cfg.model_copy(update={"name": config.stem})
+
 
 @app.command()
 def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. configs/quickstart.yml"),
@@ -78,14 +77,7 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
         if generations or seed is not None:
             raise UserError("--generations and --seed belong to a new run; a resumed run keeps its own")
     elif config:
-        overrides = {}
-        if generations:
-            overrides["trainer.generations"] = generations
-        if seed is not None:
-            overrides["general.seed"] = seed
-        cfg = load_config(config, overrides)
-        if cfg.name is None:
-            cfg = cfg.model_copy(update={"name": config.stem})
+        cfg = _load_run_config(config, generations, seed)
         the_store = open_store(store_url(store, cfg.general.store))
         the_store.check()
         the_run = Run.create(the_store, cfg, config_file=str(config))
@@ -156,41 +148,120 @@ def _store_flag(the_run) -> str:
 
 # ------------------------------------------------------------------ status
 
+ENDED = ("finished", "failed", "cancelled")
+
+
 @app.command()
 def status(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz list)."),
            store: Optional[str] = typer.Option(None, help=STORE_HELP),
-           json_output: bool = typer.Option(False, "--json", help="Print the status as JSON.")):
-    """Where a run is and how good it is: generation reached, score history, best cell."""
+           json_output: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+           watch: bool = typer.Option(False, "--watch", "-w", help="Refresh in place until the run ends."),
+           interval: float = typer.Option(2.0, min=0.2, help="Seconds between refreshes with --watch.")):
+    """Where a run is and how good it is: generation reached, score history, best cell, workers."""
     import json
-    from lpz.status import ago, run_status
+    from lpz.status import run_status
+    from lpz.status_view import render
 
     the_run = _open_run(run_id, store)
-    info = run_status(the_run)
     if json_output:
-        print(json.dumps(info, indent=1))
+        print(json.dumps(run_status(the_run), indent=1))
         return
-    console.print(f"[bold]{info['id']}[/]  {info['dataset']} / {info['network']}, "
-                  f"{info['grid']['rows']}x{info['grid']['cols']} grid, created {info['created']}")
-    if info["state"] == "finished":
-        m = info["mixture"]
-        extra = _details(m.get("details", {}))
-        console.print(f"[green]finished[/]: {info['generation']}/{info['generations']} generations; "
-                      f"mixture of cell {m['best_cell']} scores {_fmt(m['score'])}" + (f"; {extra}" if extra else ""))
-    else:
-        console.print(f"[yellow]in progress or stopped[/]: generation {info['generation']}/{info['generations']} "
-                      f"complete, {info['next_generation_cells_done']}/{info['grid']['cells']} cells of the next; "
-                      f"last commit {ago(info['last_commit'])}")
-    table = Table("generation", "cells", "best cell", "best score", "mean score", "details", box=None)
-    history = info["history"]
-    shown = history if len(history) <= 12 else history[:2] + [None] + history[-9:]
-    for row in shown:
-        if row is None:
-            table.add_row("...", "", "", "", "", "")
-            continue
-        table.add_row(str(row["generation"]), f"{row['cells_done']}/{info['grid']['cells']}", _fmt(row["best_cell"]),
-                      _fmt(row["best_score"]), _fmt(row["mean_score"]), _details(row["best_details"]))
-    if history:
-        console.print(table)
+    if not watch:
+        console.print(render(run_status(the_run)))
+        return
+    from rich.live import Live
+    info = run_status(the_run)
+    with Live(render(info), console=console, refresh_per_second=4) as live:
+        try:
+            while info["state"] not in ENDED:
+                time.sleep(interval)
+                info = run_status(the_run)
+                live.update(render(info))
+        except KeyboardInterrupt:
+            pass
+
+
+def _follow(the_run, interval: float = 1.0) -> dict:
+    """A progress bar until the run ends; returns its last status."""
+    from lpz.status import run_status
+
+    cells, total_gens = the_run.grid.size, the_run.generations
+    progress = Progress(TextColumn("[bold]gen {task.fields[gen]}/{task.fields[gens]}"), BarColumn(),
+                        MofNCompleteColumn(), TextColumn("cells  best score {task.fields[score]}"),
+                        TimeElapsedColumn(), console=console)
+    info = run_status(the_run)
+    with progress:
+        task = progress.add_task("run", total=cells * total_gens, gen=0, gens=total_gens, score="-")
+        while True:
+            done = sum(row["cells_done"] for row in info["history"])
+            best = min((row["best_score"] for row in info["history"] if row["best_score"] is not None), default=None)
+            progress.update(task, completed=done, gen=info["generation"], score=_fmt(best))
+            if info["state"] in ENDED:
+                return info
+            time.sleep(interval)
+            info = run_status(the_run)
+
+
+# ------------------------------------------------------------------ the cluster
+
+@app.command()
+def submit(config: Path = typer.Argument(..., help="YAML config, e.g. configs/celeba.yml"),
+           store: Optional[str] = typer.Option(None, help=STORE_HELP + "; workers must reach it (use s3://)"),
+           generations: Optional[int] = typer.Option(None, min=1, help="Override trainer.generations."),
+           seed: Optional[int] = typer.Option(None, min=0, help="Override general.seed."),
+           wait: bool = typer.Option(False, "--wait", help="Show progress until the run ends.")):
+    """Send a run to the Celery workers (`celery -A lpz worker -Q gpu`) and print its id."""
+    from lpz.cluster import Cluster, check_broker
+    from lpz.runs import Run
+
+    cfg = _load_run_config(config, generations, seed)
+    the_store = open_store(store_url(store, cfg.general.store))
+    check_broker()
+    the_store.check()
+    the_run = Run.create(the_store, cfg, config_file=str(config))
+    try:
+        Cluster().submit(the_run)
+    except BaseException:
+        the_store.delete(the_run.key("run.json"))  # nothing half-created is left behind
+        raise
+    console.print(the_run.id, highlight=False)
+    if wait:
+        _end_of_wait(the_run, _follow(the_run))
+
+
+def _end_of_wait(the_run, info: dict) -> None:
+    from lpz.status_view import state_line
+    console.print(state_line(info))
+    if info["state"] == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def cancel(run_id: str = typer.Argument(..., metavar="ID"), store: Optional[str] = typer.Option(None, help=STORE_HELP)):
+    """Stop a cluster run: no new cell tasks start (those running finish their cell)."""
+    from lpz.cluster import Cluster, check_broker
+    the_run = _open_run(run_id, store)
+    if the_run.finished():
+        raise UserError(f"run {run_id} has finished; there is nothing to cancel")
+    check_broker()
+    Cluster().cancel(the_run)
+    console.print(f"cancelled {run_id}; `lpz resume {run_id}` continues it")
+
+
+@app.command()
+def resume(run_id: str = typer.Argument(..., metavar="ID"), store: Optional[str] = typer.Option(None, help=STORE_HELP),
+           wait: bool = typer.Option(False, "--wait", help="Show progress until the run ends.")):
+    """Send a stalled, cancelled or failed cluster run again, from its last complete generation."""
+    from lpz.cluster import Cluster, check_broker
+    the_run = _open_run(run_id, store)
+    if the_run.finished():
+        raise UserError(f"run {run_id} has finished; `lpz sample {run_id}` draws from it")
+    check_broker()
+    the_run.store.check()
+    Cluster().resume(the_run)
+    console.print(f"resumed {run_id} from generation {the_run.last_complete_generation()}")
+    if wait:
+        _end_of_wait(the_run, _follow(the_run))
 
 
 # ------------------------------------------------------------------ sample
@@ -235,6 +306,7 @@ def list_runs(store: Optional[str] = typer.Option(None, help=STORE_HELP)):
 
 
 app.add_typer(data_app, name="data")
+app.add_typer(scorer_app, name="scorer")
 
 
 # ------------------------------------------------------------------ entry point

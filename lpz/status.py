@@ -7,6 +7,7 @@ from lpz.runs import Run
 
 
 def run_status(run: Run) -> dict:
+    keys = run.store.list(run.key("gen") + "/")
     metrics = run.all_metrics()
     cells = run.grid.size
     complete = 0
@@ -41,11 +42,35 @@ def run_status(run: Run) -> dict:
         "last_commit": last_commit,
         "history": history,
         "state": "finished" if run.finished() else "incomplete",
+        "control": run.control(),
+        "cluster": _cluster(run, keys, complete, set(metrics.get(complete + 1, {}))),
         "mixture": None,
     }
+    if status["control"]:
+        status["state"] = status["control"]["state"]
     if run.finished():
         status["mixture"] = run.store.get_json(run.key("mixture", "mixture.json"))
     return status
+
+
+def _cluster(run: Run, keys: list[str], complete: int, committed: set[int]) -> dict:
+    """Who holds which cell of the generation in progress (from the leases), and who waits."""
+    from lpz.leases import lapsed
+    running, lapsed_cells = [], []
+    prefix = run.key("gen", complete + 1, "cell") + "/"
+    for key in keys:
+        if key.startswith(prefix) and key.endswith("/lease.json"):
+            cell = int(key[len(prefix):].split("/")[0])
+            try:
+                lease = run.store.get_json(key)
+            except Exception:  # released between the listing and now
+                continue
+            entry = {"cell": cell, "worker": lease.get("worker"), "started": lease.get("started"),
+                     "renewed": lease.get("renewed")}
+            (lapsed_cells if lapsed(lease) else running).append(entry)
+    held = {e["cell"] for e in running + lapsed_cells}
+    waiting = [c for c in run.grid.cells if c not in committed and c not in held] if complete < run.generations else []
+    return {"generation": complete + 1, "running": running, "lapsed": lapsed_cells, "waiting": waiting}
 
 
 def ago(timestamp: str) -> str:

@@ -1,0 +1,78 @@
+"""Real Celery workers on the real Redis and S3 server that `make test` started."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TEST_DB = 11  # a Redis database of its own, flushed by the tests
+
+
+class Worker:
+    """`celery -A lpz worker -Q gpu` in its own process group."""
+
+    def __init__(self, name: str, env: dict, log: Path, concurrency: int = 1):
+        self.name, self.log = name, log
+        command = [sys.executable, "-m", "celery", "-A", "lpz", "worker", "-Q", "gpu", "-c", str(concurrency),
+                   "-n", f"{name}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+        self.process = subprocess.Popen(command, env={**env, "LPZ_WORKER_NAME": name}, stdout=log.open("w"),
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if "ready." in self.log.read_text():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker {self.name} exited:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        raise AssertionError(f"worker {self.name} not ready in {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker, main process and pool children, as a power loss would."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=20)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                self.kill()
+
+
+@pytest.fixture
+def cluster_env(redis_url, s3_settings, data_env, tmp_path) -> dict:
+    """Environment for workers and `lpz submit`: a test broker database, short leases."""
+    import redis
+    broker = f"{redis_url}/{TEST_DB}"
+    redis.Redis.from_url(broker).flushdb()
+    env = {**os.environ, **s3_settings, "LPZ_BROKER_URL": broker, "LPZ_LEASE_SECONDS": "1",
+           "LPZ_DATA_DIR": str(data_env), "LPZ_S3_SECURE": "false", "PYTHONUNBUFFERED": "1"}
+    return env
+
+
+@pytest.fixture
+def start_workers(cluster_env, tmp_path):
+    started: list[Worker] = []
+
+    def start(count: int = 1, env: dict | None = None, prefix: str = "w") -> list[Worker]:
+        workers = [Worker(f"{prefix}{len(started) + i + 1}", env or cluster_env,
+                          tmp_path / f"{prefix}{len(started) + i + 1}.log") for i in range(count)]
+        started.extend(workers)
+        for w in workers:
+            w.wait_ready()
+        return workers
+
+    yield start
+    for worker in started:
+        worker.stop()

@@ -1,0 +1,186 @@
+"""Distributed runs: `lpz submit` to real Celery workers on a real Redis and S3 server."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lpz.config import validate
+from lpz.embedded import run_embedded
+from lpz.runs import Run
+from lpz.store import LocalStore, open_store
+from tests.cluster_fixtures import cluster_env, start_workers  # noqa: F401  (fixtures)
+from tests.helpers import lpz, tiny
+
+GENERATIONS = 3
+
+
+def write_config(path: Path, **overrides) -> Path:
+    path.write_text(yaml.safe_dump(tiny(**{"trainer.generations": GENERATIONS, **overrides})))
+    return path
+
+
+def submit(config: Path, store: str, env: dict, *flags) -> str:
+    result = lpz("submit", config, "--store", store, *flags, env=env)
+    return result.stdout.strip().splitlines()[0]
+
+
+def wait_until_ended(store: str, run_id: str, timeout: float = 180) -> Run:
+    run = Run.open(open_store(store), run_id)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if run.finished() or run.control():
+            return run
+        time.sleep(0.3)
+    raise AssertionError(f"run {run_id} did not end in {timeout} s (generation {run.last_complete_generation()})")
+
+
+def final_states(run: Run) -> dict[int, bytes]:
+    return {c: run.store.get(run.cell_key(run.generations, c, "state.pt")) for c in run.grid.cells}
+
+
+def reference_states(tmp_path: Path, config: Path) -> dict[int, bytes]:
+    """The same config through `lpz run`'s code path, in one process, on a local store."""
+    store = LocalStore(tmp_path / "reference")
+    run = Run.create(store, validate(yaml.safe_load(config.read_text())), run_id="reference")
+    run_embedded(store, run.id, workers=1)
+    return final_states(run)
+
+
+def test_submit_completes_and_matches_lpz_run(tmp_path, cluster_env, start_workers, s3_bucket):
+    start_workers(2)
+    config = write_config(tmp_path / "tiny.yml")
+    store = f"s3://{s3_bucket}"
+    run_id = submit(config, store, cluster_env)  # the submitting process exits here; the run goes on
+
+    run = wait_until_ended(store, run_id)
+    assert run.finished() and not run.control()
+    status = lpz("status", run_id, "--store", store, env=cluster_env)
+    assert "finished" in status.stdout and f"{GENERATIONS}/{GENERATIONS} generations" in status.stdout
+    lpz("sample", run_id, "-n", 200, "-o", tmp_path / "samples", "--store", store, env=cluster_env)
+    assert (tmp_path / "samples" / "samples.png").is_file() and (tmp_path / "samples" / "samples.npy").is_file()
+
+    assert final_states(run) == reference_states(tmp_path, config)
+
+
+def test_a_worker_killed_mid_task_costs_only_time(tmp_path, cluster_env, start_workers, s3_bucket):
+    workers = start_workers(2)
+    # Long enough cells that a worker is caught in the middle of one.
+    config = write_config(tmp_path / "tiny.yml", **{"dataloader.n_batches": 150})
+    store = f"s3://{s3_bucket}"
+    run_id = submit(config, store, cluster_env)
+
+    run = Run.open(open_store(store), run_id)
+    deadline, victim = time.time() + 120, None
+    while victim is None and time.time() < deadline:
+        for key in run.store.list(run.key("gen", 2) + "/"):  # a cell of generation 2 in progress
+            if key.endswith("lease.json"):
+                holder = run.store.get_json(key)["worker"]
+                victim = next(w for w in workers if w.name == holder)
+                break
+        time.sleep(0.05)
+    assert victim is not None, "no cell task of generation 2 was seen running"
+    victim.kill()
+
+    run = wait_until_ended(store, run_id, timeout=240)
+    assert run.finished() and not run.control()
+    assert final_states(run) == reference_states(tmp_path, config)
+
+
+def test_two_runs_at_once_each_match_their_solo_run(tmp_path, cluster_env, start_workers, s3_bucket):
+    start_workers(2)
+    store = f"s3://{s3_bucket}"
+    configs = [write_config(tmp_path / "a.yml", **{"general.seed": 11}),
+               write_config(tmp_path / "b.yml", **{"general.seed": 12, "grid.rows": 1, "grid.cols": 3})]
+    run_ids = [submit(c, store, cluster_env) for c in configs]
+    for run_id, config, name in zip(run_ids, configs, "ab"):
+        run = wait_until_ended(store, run_id)
+        assert run.finished()
+        assert final_states(run) == reference_states(tmp_path / name, config)
+
+
+def one_line_error(result) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("broken, expected", [
+    ({"LPZ_BROKER_URL": "redis://127.0.0.1:1/0"}, "broker redis://127.0.0.1:1/0 does not answer"),
+    ({"LPZ_S3_ENDPOINT": "127.0.0.1:1"}, "127.0.0.1:1"),
+    ({"LPZ_S3_SECRET_KEY": "not-the-secret"}, "credentials"),
+])
+def test_submit_refuses_cleanly_when_a_service_is_unusable(tmp_path, cluster_env, s3_bucket, broken, expected):
+    config = write_config(tmp_path / "tiny.yml")
+    store = f"s3://{s3_bucket}"
+    result = lpz("submit", config, "--store", store, env={**cluster_env, **broken}, check=False)
+    assert expected in one_line_error(result)
+    assert open_store(store).list("") == []  # nothing half-created
+
+
+def test_a_damaged_checkpoint_is_detected_and_recomputed(tmp_path, cluster_env, start_workers, s3_bucket):
+    from minio import Minio
+
+    start_workers(1)
+    config = write_config(tmp_path / "tiny.yml")
+    store = f"s3://{s3_bucket}"
+    run = wait_until_ended(store, submit(config, store, cluster_env))
+    good = run.store.get(run.cell_key(2, 0, "state.pt"))
+
+    # Flip bytes of generation 2's state of cell 0 behind lpz's back, keeping its recorded checksum,
+    # then make generation 3 of that cell (and the result) due again.
+    raw = Minio(cluster_env["LPZ_S3_ENDPOINT"], cluster_env["LPZ_S3_ACCESS_KEY"], cluster_env["LPZ_S3_SECRET_KEY"],
+                secure=False)
+    key = run.cell_key(2, 0, "state.pt")
+    meta = raw.stat_object(s3_bucket, key).metadata
+    damaged = bytearray(good)
+    damaged[len(damaged) // 2] ^= 0xFF
+    import io
+    raw.put_object(s3_bucket, key, io.BytesIO(bytes(damaged)), len(damaged),
+                   metadata={"sha256": meta["x-amz-meta-sha256"]})
+    run.uncommit(3, 0)
+    run.store.delete(run.key("mixture", "mixture.json"))
+
+    lpz("resume", run.id, "--store", store, env=cluster_env)
+    run = wait_until_ended(store, run.id)
+    assert run.finished()
+    assert run.store.get(key) == good  # recomputed, byte for byte
+    assert final_states(run) == reference_states(tmp_path, config)
+
+
+def test_cancel_then_resume(tmp_path, cluster_env, start_workers, s3_bucket):
+    start_workers(1)
+    config = write_config(tmp_path / "tiny.yml", **{"trainer.generations": 6, "dataloader.n_batches": 30})
+    store = f"s3://{s3_bucket}"
+    run_id = submit(config, store, cluster_env)
+    run = Run.open(open_store(store), run_id)
+    while run.last_complete_generation() < 1:
+        time.sleep(0.1)
+    lpz("cancel", run_id, "--store", store, env=cluster_env)
+    time.sleep(3)  # any cell task in flight finishes; no new one starts
+    stopped_at = len(run.store.list(run.key("gen")))
+    time.sleep(2)
+    assert len(run.store.list(run.key("gen"))) == stopped_at and not run.finished()
+    assert "cancelled" in lpz("status", run_id, "--store", store, env=cluster_env).stdout
+
+    lpz("resume", run_id, "--store", store, env=cluster_env)
+    run = wait_until_ended(store, run_id)
+    assert run.finished()
+
+
+def test_a_task_that_keeps_failing_marks_the_run_failed(tmp_path, cluster_env, start_workers, s3_bucket):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    start_workers(1, env={**cluster_env, "LPZ_DATA_DIR": str(empty)})  # workers without MNIST
+    config = write_config(tmp_path / "mnist.yml", **{"dataloader.dataset_name": "mnist",
+                                                       "network.name": "four_layer_perceptron",
+                                                       "score.type": "none"})
+    store = f"s3://{s3_bucket}"
+    run = wait_until_ended(store, submit(config, store, cluster_env), timeout=120)
+    control = run.control()
+    assert control["state"] == "failed" and "train-images-idx3-ubyte" in control["error"]
+    status = lpz("status", run.id, "--store", store, env=cluster_env).stdout
+    assert "failed" in status and "train-images-idx3-ubyte" in status
