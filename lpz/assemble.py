@@ -9,12 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from lpz import mixture, nets
-from lpz.data import load_dataset
 from lpz.runs import Run
 from lpz.scoring import make_scorer
 from lpz.seeding import generator
 from lpz.store.base import Store
-from lpz.work import repaired
+from lpz.work import repaired, run_dataset
 
 
 def assemble(store: Store, run_id: str, device: str = "cpu") -> dict:
@@ -23,7 +22,7 @@ def assemble(store: Store, run_id: str, device: str = "cpu") -> dict:
         return store.get_json(run.key("mixture", "mixture.json"))
     config, grid, last = run.config, run.grid, run.generations
     seed = config.general.seed
-    dataset = load_dataset(config.dataloader, seed)
+    dataset = run_dataset(run)
     shape = tuple(dataset.samples.shape[1:])
     scorer = make_scorer(config, dataset)
     publics = repaired(run, lambda: {c: run.read_public(last, c, shape) for c in grid.cells},

@@ -66,3 +66,18 @@ def list_datasets():
             found = fetching.local_copy(name)
             where = str(found) if found else f"missing (lpz data download {name})"
         console.print(f"{name:<{width}}  {where}", highlight=False)  # no table: it would cut long paths
+
+
+@data_app.command()
+def push(name: str = typer.Argument(..., help="mnist, fashion-mnist, cifar10 or celeba, from this machine."),
+         store: Optional[str] = typer.Option(None, help="Store URL (default: LPZ_STORE, else ./lpz-store).")):
+    """Upload a dataset to the store once; workers that lack it pull it from there, checksum-verified."""
+    from lpz.datasync import push as push_dataset
+    from lpz.store import open_store, store_url
+
+    the_store = open_store(store_url(store))
+    the_store.check()
+    sizes = []
+    manifest = push_dataset(the_store, name, on_file=lambda relative, size: sizes.append(size))
+    console.print(f"pushed {name}: {len(manifest['files'])} files, {sum(sizes) / 1e6:.1f} MB to {the_store.url}",
+                  highlight=False)

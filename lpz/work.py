@@ -11,6 +11,7 @@ from typing import Callable
 
 from lpz.cell import step
 from lpz.data import load_dataset
+from lpz.errors import UserError
 from lpz.runs import DamagedCheckpoint, Run
 from lpz.scoring import make_scorer
 from lpz.store.base import Store
@@ -26,7 +27,7 @@ def train_cell(store: Store, run_id: str, generation: int, cell: int, device: st
     if run.committed(generation + 1, cell):
         return run.metrics(generation + 1, cell)
     config = run.config
-    dataset = load_dataset(config.dataloader, config.general.seed)
+    dataset = run_dataset(run)
     shape = tuple(dataset.samples.shape[1:])
 
     start = time.perf_counter()
@@ -37,6 +38,19 @@ def train_cell(store: Store, run_id: str, generation: int, cell: int, device: st
     metrics["seconds"]["io"] = read_seconds
     run.write_cell(state, metrics)
     return run.metrics(generation + 1, cell)
+
+
+def run_dataset(run: Run):
+    """The run's dataset from this machine's data directory, pulled from the store if it is not there."""
+    from lpz.datasync import PUSHABLE, manifest_key, pull
+    loader, seed = run.config.dataloader, run.config.general.seed
+    try:
+        return load_dataset(loader, seed)
+    except UserError:
+        if loader.dataset_name not in PUSHABLE or not run.store.exists(manifest_key(loader.dataset_name)):
+            raise
+    pull(run.store, loader.dataset_name)
+    return load_dataset(loader, seed)
 
 
 def _read_inputs(run: Run, generation: int, cell: int, shape: tuple, device: str, depth: int):

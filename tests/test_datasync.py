@@ -1,0 +1,54 @@
+"""`lpz data push` and the worker's pull of a dataset it lacks, through a real S3 server."""
+import hashlib
+
+import pytest
+
+from lpz.config import validate
+from lpz.datasync import manifest_key, pull, push
+from lpz.errors import CorruptObject, UserError
+from lpz.runs import Run
+from lpz.store import open_store
+from lpz.work import run_dataset
+from tests.helpers import lpz, tiny
+
+MNIST_FILES = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+
+
+def test_push_uploads_the_files_and_a_manifest(data_env, mnist_dir, s3_bucket, tmp_path):
+    store = f"s3://{s3_bucket}"
+    out = lpz("data", "push", "mnist", "--store", store)
+    assert "pushed mnist: 4 files" in out.stdout
+    manifest = open_store(store).get_json(manifest_key("mnist"))
+    assert set(manifest["files"]) == MNIST_FILES
+    for name, entry in manifest["files"].items():
+        assert entry["sha256"] == hashlib.sha256((mnist_dir / name).read_bytes()).hexdigest()
+
+
+def test_a_worker_without_the_data_pulls_it_verified(data_env, mnist_dir, s3_bucket, tmp_path, monkeypatch):
+    store = open_store(f"s3://{s3_bucket}")
+    push(store, "mnist")
+    empty = tmp_path / "worker-data"
+    monkeypatch.setenv("LPZ_DATA_DIR", str(empty))  # a worker that has never seen MNIST
+    run = Run.create(store, validate(tiny(**{"dataloader.dataset_name": "mnist",
+                                              "network.name": "four_layer_perceptron"})), run_id="pulls")
+    dataset = run_dataset(run)
+    assert dataset.samples.shape == (60000, 1, 28, 28)
+    for name in MNIST_FILES:
+        assert (empty / "mnist" / name).read_bytes() == (mnist_dir / name).read_bytes()
+
+
+def test_a_damaged_pushed_file_is_refused(data_env, s3_bucket, tmp_path, monkeypatch):
+    store = open_store(f"s3://{s3_bucket}")
+    push(store, "mnist")
+    store.put("data/mnist/files/train-labels-idx1-ubyte.gz", b"not the labels")
+    monkeypatch.setenv("LPZ_DATA_DIR", str(tmp_path / "worker-data"))
+    with pytest.raises(CorruptObject, match="train-labels"):
+        pull(store, "mnist")
+    assert not (tmp_path / "worker-data" / "mnist" / "train-labels-idx1-ubyte.gz").exists()
+
+
+def test_a_dataset_neither_here_nor_pushed_is_a_clear_error(s3_bucket, tmp_path, monkeypatch):
+    monkeypatch.setenv("LPZ_DATA_DIR", str(tmp_path))
+    with pytest.raises(UserError, match="lpz data push mnist"):
+        pull(open_store(f"s3://{s3_bucket}"), "mnist")
