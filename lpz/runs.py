@@ -195,9 +195,8 @@ class Run:
             files[name] = sha256(data)
         seconds = dict(metrics.get("seconds", {}))
         seconds["io"] = seconds.get("io", 0.0) + time.perf_counter() - start
-        committed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.store.put_json(self.cell_key(g, c, "metrics.json"),
-                            {**metrics, "seconds": seconds, "files": files, "committed_at": committed_at})
+                            {**metrics, "seconds": seconds, "files": files, "committed_at": time.time()})
 
     def uncommit(self, generation: int, cell: int) -> None:
         self.store.delete(self.cell_key(generation, cell, "metrics.json"))

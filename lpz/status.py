@@ -1,7 +1,7 @@
 """Where a run stands, read from the store alone (so it works for any run, local or cluster)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
 
 from lpz.runs import Run
 
@@ -26,8 +26,8 @@ def run_status(run: Run) -> dict:
             "best_details": by_cell[best].get("score_details", {}) if best is not None else {},
             "seconds": max((sum(m.get("seconds", {}).values()) for m in by_cell.values()), default=0.0),
         })
-    last_commit = max((m.get("committed_at", "") for by_cell in metrics.values() for m in by_cell.values()),
-                      default="")
+    last_commit = max((m.get("committed_at", 0.0) for by_cell in metrics.values() for m in by_cell.values()),
+                      default=None)
     status = {
         "id": run.id,
         "store": run.store.url,
@@ -73,10 +73,11 @@ def _cluster(run: Run, keys: list[str], complete: int, committed: set[int]) -> d
     return {"generation": complete + 1, "running": running, "lapsed": lapsed_cells, "waiting": waiting}
 
 
-def ago(timestamp: str) -> str:
+def ago(timestamp: float | None) -> str:
+    """How long ago a time (seconds since the epoch) was, in words."""
     if not timestamp:
         return "never"
-    seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(timestamp)).total_seconds()
+    seconds = time.time() - timestamp
     if seconds < 90:
         return f"{seconds:.0f} s ago"
     if seconds < 5400:

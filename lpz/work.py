@@ -30,12 +30,15 @@ def train_cell(store: Store, run_id: str, generation: int, cell: int, device: st
     dataset = run_dataset(run)
     shape = tuple(dataset.samples.shape[1:])
 
+    started_at = time.time()
     start = time.perf_counter()
     own, neighbours = _read_inputs(run, generation, cell, shape, device, _depth)
     read_seconds = time.perf_counter() - start
 
     state, metrics = step(config, cell, generation, own, neighbours, dataset, make_scorer(config, dataset), device)
     metrics["seconds"]["io"] = read_seconds
+    metrics["started_at"] = started_at  # seconds since the epoch: with committed_at, the task's span
+    metrics["device"] = device
     run.write_cell(state, metrics)
     return run.metrics(generation + 1, cell)
 
