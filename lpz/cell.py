@@ -16,11 +16,13 @@ from dataclasses import replace
 import torch
 
 from lpz import losses, mixture, nets
+from lpz.config import samples_due
 from lpz.grid import Grid
 from lpz.individual import CellState, Individual
 from lpz.seeding import generator
 
 ADAM_BETAS = (0.5, 0.999)
+PREVIEW_SAMPLES = 64
 
 
 class Timer:
@@ -220,8 +222,10 @@ def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents
 # ------------------------------------------------------------------ the step
 
 def step(config, cell: int, generation: int, own: CellState, neighbours: dict[int, CellState],
-         dataset, scorer, device: str = "cpu") -> tuple[CellState, dict]:
-    """Generation g -> g+1 of one cell, its networks on device. Returns the new state and its metrics."""
+         dataset, scorer, device: str = "cpu") -> tuple[CellState, dict, dict[str, bytes]]:
+    """Generation g -> g+1 of one cell, its networks on device.
+
+    Returns the new state, its metrics, and files to keep beside them (a samples.png now and then)."""
     torch.set_num_threads(config.general.threads)
     timer = Timer()
     p, seed = config.trainer.params, config.general.seed
@@ -322,6 +326,16 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
                 score = score_of(weights)
             details = scorer.details(best_nets, weights, generator(seed, cell, generation, "details-noise"))
 
+    # Now and then, a picture of the mixture's samples, to watch the run without stopping it.
+    artifacts = {}
+    if samples_due(config, generation + 1):
+        from lpz.sampling import preview_png
+        preview_nets = _modules(config, shape, best, "g", device)
+        z = preview_nets[0].latent(PREVIEW_SAMPLES, generator(seed, cell, generation, "preview"))
+        artifacts["samples.png"] = preview_png(mixture.sample(preview_nets, weights, z).cpu(),
+                                               config.dataloader.dataset_name,
+                                               f"generation {generation + 1}, cell {cell}")
+
     # 7. The state at g+1 and its metrics.
     state = CellState(cell, generation + 1, generators, discriminators, list(weights), score)
     metrics = {
@@ -336,7 +350,7 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         "discriminators": [_summary(i) for i in discriminators],
         "seconds": timer.seconds,
     }
-    return state, metrics
+    return state, metrics, artifacts
 
 
 def _mean(values):

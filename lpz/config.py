@@ -89,6 +89,7 @@ class General(Section):
     store: Optional[str] = None  # file:///path or s3://bucket; None: LPZ_STORE or ./runs
     threads: int = Field(1, ge=1, le=256)
     keep_generations: int = Field(2, ge=0)  # checkpoints of the last N generations; 0 keeps all
+    sample_every: Optional[int] = Field(None, ge=0)  # sample images every N generations; None: every 10%; 0: never
 
 
 class Config(Section):
@@ -369,6 +370,14 @@ def check_combinations(config: Config):
     if config.network.mustangs_mode != "generation" and config.network.loss != "mustangs":
         yield (("network", "mustangs_mode"), f"only applies to loss mustangs, not {config.network.loss}; "
                                              f"remove it or set loss: mustangs")
+
+
+def samples_due(config: Config, generation: int) -> bool:
+    """Whether each cell draws a picture of its mixture's samples at this generation (and always at the last)."""
+    every = config.general.sample_every
+    if every is None:
+        every = max(1, config.trainer.generations // 10)
+    return every > 0 and (generation % every == 0 or generation == config.trainer.generations)
 
 
 def resolved(config: Config) -> dict:

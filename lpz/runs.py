@@ -182,12 +182,13 @@ class Run:
             return self.read_state(0, cell, shape)
         return self._read_checkpoint(generation, cell, "public.pt")
 
-    def write_cell(self, state: CellState, metrics: dict) -> None:
-        """Checkpoints first, then metrics.json, whose presence commits them.
-
-        The seconds spent writing the checkpoints are added to metrics' seconds.io."""
+    def write_cell(self, state: CellState, metrics: dict, artifacts: dict[str, bytes] | None = None) -> None:
+        """Checkpoints (and artifacts such as samples.png) first, then metrics.json, whose presence
+        commits them. The seconds spent writing are added to metrics' seconds.io."""
         start = time.perf_counter()
         g, c = state.generation, state.cell
+        for name, data in (artifacts or {}).items():
+            self.store.put(self.cell_key(g, c, name), data)
         files = {}
         for name, public in (("state.pt", False), ("public.pt", True)):
             data = tensor_bytes(state.to_dict(public=public))

@@ -61,13 +61,20 @@ def write(run: Run, samples: torch.Tensor, out: Path) -> list[Path]:
 
 
 def scatter_png(run: Run, points: np.ndarray, path: Path, title: str | None = None) -> Path:
+    path.write_bytes(scatter_bytes(points, run.config.dataloader.dataset_name, title or run.id))
+    return path
+
+
+def scatter_bytes(points: np.ndarray, dataset_name: str, title: str, inches: float = 5.0) -> bytes:
+    """A PNG of 2-D samples over the true modes of their mixture."""
+    import io
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from lpz.data.toy import MIXTURES
 
-    modes = MIXTURES[run.config.dataloader.dataset_name].modes.numpy()
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    modes = MIXTURES[dataset_name].modes.numpy()
+    fig, ax = plt.subplots(figsize=(inches, inches), dpi=100)
     ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, color="tab:blue", label=f"{len(points)} samples")
     ax.scatter(modes[:, 0], modes[:, 1], s=60, marker="x", color="tab:red", label="true modes")
     ax.set_aspect("equal")
@@ -75,11 +82,23 @@ def scatter_png(run: Run, points: np.ndarray, path: Path, title: str | None = No
     ax.set_xlim(-span, span)
     ax.set_ylim(-span, span)
     ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(title or run.id, fontsize=9)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
-    return path
+    return buffer.getvalue()
+
+
+def preview_png(samples: torch.Tensor, dataset_name: str, title: str) -> bytes:
+    """A small picture of samples: a scatter plot of 2-D points, or an image grid."""
+    import io
+    from PIL import Image
+    if samples.dim() == 2:
+        return scatter_bytes(samples.numpy(), dataset_name, title, inches=3.0)
+    buffer = io.BytesIO()
+    Image.fromarray(image_grid(samples.numpy())).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def image_grid(images: np.ndarray, max_images: int = 256, pad: int = 2) -> np.ndarray:

@@ -35,11 +35,12 @@ def train_cell(store: Store, run_id: str, generation: int, cell: int, device: st
     own, neighbours = _read_inputs(run, generation, cell, shape, device, _depth)
     read_seconds = time.perf_counter() - start
 
-    state, metrics = step(config, cell, generation, own, neighbours, dataset, make_scorer(config, dataset), device)
+    state, metrics, artifacts = step(config, cell, generation, own, neighbours, dataset,
+                                     make_scorer(config, dataset), device)
     metrics["seconds"]["io"] = read_seconds
     metrics["started_at"] = started_at  # seconds since the epoch: with committed_at, the task's span
     metrics["device"] = device
-    run.write_cell(state, metrics)
+    run.write_cell(state, metrics, artifacts)
     return run.metrics(generation + 1, cell)
 
 
