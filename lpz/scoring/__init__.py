@@ -6,12 +6,13 @@ such as modes covered or class-frequency TVD.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
 
 from lpz import mixture
+from lpz.errors import UserError
 from lpz.scoring.frechet import Statistics, frechet_distance
 
 
@@ -21,7 +22,8 @@ class Scorer:
     features: Callable[[torch.Tensor], torch.Tensor]
     real: Statistics
     extra: Callable[[torch.Tensor], dict] | None = None  # samples -> further numbers
-    extra_samples: int = 0                                 # how many samples `extra` is defined on
+    extra_samples: int = 0                                 # how many samples `extra` is drawn on; 0: as
+                                                           # many as the run scores (make_scorer sets it)
 
     def score(self, samples: torch.Tensor) -> float:
         return frechet_distance(Statistics.of(self.features(samples)), self.real)
@@ -44,7 +46,10 @@ def make_scorer(config, dataset) -> Scorer | None:
     key = (dataset.name, id(dataset))
     if key not in _scorers:
         _scorers[key] = _build(dataset)
-    return _scorers[key]
+    scorer = _scorers[key]
+    if scorer.extra is not None and scorer.extra_samples == 0:
+        return replace(scorer, extra_samples=config.score.score_sample_size)
+    return scorer
 
 
 def _build(dataset) -> Scorer:
@@ -54,5 +59,9 @@ def _build(dataset) -> Scorer:
         toy_mixture = MIXTURES[dataset.name]
         return Scorer("frechet-2d", lambda x: x, Statistics.of(dataset.samples),
                       lambda x: coverage(x, toy_mixture), TOY_SAMPLES)
-    flat = lambda x: x.reshape(len(x), -1)
-    return Scorer("frechet-pixels", flat, Statistics.of(flat(dataset.samples[:10_000])))
+    from lpz.scoring.classifier import SAMPLE_SHAPE, classifier_scorer
+    shape = tuple(dataset.samples.shape[1:])
+    if shape == SAMPLE_SHAPE:
+        return classifier_scorer(dataset)
+    raise UserError(f"FID on RGB data needs the Inception scorer, which lpz does not have yet ({dataset.name} "
+                    f"samples are {'x'.join(map(str, shape))}); set score.type: none to train without scores")
