@@ -27,6 +27,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+TENSORBOARD_HELP = "Also write TensorBoard event files under DIR/ID/ (needs the tensorboard package)."
 STORE_HELP = "Store URL: file:///path, a plain path, or s3://bucket (default: LPZ_STORE, else ./lpz-store)"
 
 
@@ -65,7 +66,8 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
         workers: Optional[int] = typer.Option(None, min=1, help="Processes training cells (default: one per core)."),
         generations: Optional[int] = typer.Option(None, min=1, help="Override trainer.generations."),
         seed: Optional[int] = typer.Option(None, min=0, help="Override general.seed."),
-        resume: Optional[str] = typer.Option(None, help="Continue run ID from its last complete generation.")):
+        resume: Optional[str] = typer.Option(None, help="Continue run ID from its last complete generation."),
+        tensorboard: Optional[Path] = typer.Option(None, help=TENSORBOARD_HELP)):
     """Train a run on this machine: no Redis, no S3, a process pool over the cells."""
     from lpz.embedded import Interrupted, default_workers, run_embedded
     from lpz.runs import Run
@@ -96,7 +98,13 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
                         MofNCompleteColumn(), TextColumn("cells  score {task.fields[score]}"),
                         TimeElapsedColumn(), console=console, transient=False)
 
+    board = _tensorboard(tensorboard, the_run)
+
     def on_cell(generation, cell, metrics):
+        if board:
+            board.cell(generation, cell, metrics)
+            if sum(g == generation for g, _ in board.written) == grid.size:
+                board.generation_done(generation)
         if metrics.get("score") is not None:
             latest["score"] = metrics["score"] if latest["score"] is None else min(latest["score"], metrics["score"])
         progress.update(task, advance=1, gen=generation, score=_fmt(metrics.get("score")))
@@ -121,8 +129,21 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
             err.print(f"[yellow]aborted; the cells in flight will be recomputed. "
                       f"Resume with: lpz run --resume {the_run.id}[/]")
             raise typer.Exit(130)
+        finally:
+            if board:
+                board.close()
     seconds = time.perf_counter() - start
     _print_result(the_run, result, seconds)
+
+
+def _tensorboard(folder: Path | None, the_run):
+    if folder is None:
+        return None
+    from lpz.tensorboard import TensorBoardExport
+    board = TensorBoardExport(folder, the_run.id)
+    board.catch_up(the_run)
+    console.print(f"TensorBoard: tensorboard --logdir {folder}", highlight=False)
+    return board
 
 
 def _print_result(the_run, result: dict, seconds: float) -> None:
@@ -181,7 +202,7 @@ def status(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz
             pass
 
 
-def _follow(the_run, interval: float = 1.0) -> dict:
+def _follow(the_run, interval: float = 1.0, board=None) -> dict:
     """A progress bar until the run ends; returns its last status."""
     from lpz.status import run_status
 
@@ -196,6 +217,8 @@ def _follow(the_run, interval: float = 1.0) -> dict:
             done = sum(row["cells_done"] for row in info["history"])
             best = min((row["best_score"] for row in info["history"] if row["best_score"] is not None), default=None)
             progress.update(task, completed=done, gen=info["generation"], score=_fmt(best))
+            if board:
+                board.catch_up(the_run)
             if info["state"] in ENDED:
                 return info
             time.sleep(interval)
@@ -209,7 +232,8 @@ def submit(config: Path = typer.Argument(..., help="YAML config, e.g. configs/ce
            store: Optional[str] = typer.Option(None, help=STORE_HELP + "; workers must reach it (use s3://)"),
            generations: Optional[int] = typer.Option(None, min=1, help="Override trainer.generations."),
            seed: Optional[int] = typer.Option(None, min=0, help="Override general.seed."),
-           wait: bool = typer.Option(False, "--wait", help="Show progress until the run ends.")):
+           wait: bool = typer.Option(False, "--wait", help="Show progress until the run ends."),
+           tensorboard: Optional[Path] = typer.Option(None, help=TENSORBOARD_HELP + " Implies --wait.")):
     """Send a run to the Celery workers (`celery -A lpz worker -Q gpu`) and print its id."""
     from lpz.cluster import Cluster, check_broker
     from lpz.runs import Run
@@ -225,8 +249,13 @@ def submit(config: Path = typer.Argument(..., help="YAML config, e.g. configs/ce
         the_store.delete(the_run.key("run.json"))  # nothing half-created is left behind
         raise
     console.print(the_run.id, highlight=False)
-    if wait:
-        _end_of_wait(the_run, _follow(the_run))
+    if wait or tensorboard:
+        board = _tensorboard(tensorboard, the_run)
+        try:
+            _end_of_wait(the_run, _follow(the_run, board=board))
+        finally:
+            if board:
+                board.close()
 
 
 def _end_of_wait(the_run, info: dict) -> None:

@@ -213,12 +213,17 @@ class Run:
                     self.store.delete(self.cell_key(old, c, name))
 
     def all_metrics(self) -> dict[int, dict[int, dict]]:
-        """generation -> cell -> metrics, for every committed cell-generation."""
+        """generation -> cell -> metrics, for every committed cell-generation.
+
+        Committed metrics do not change, so each is read once per Run object (watchers poll this)."""
+        cache = self.__dict__.setdefault("_metrics", {})
         result: dict[int, dict[int, dict]] = {}
         for g, cells in sorted(self.committed_cells().items()):
             for c in sorted(cells):
-                try:
-                    result.setdefault(g, {})[c] = self.metrics(g, c)
-                except ObjectMissing:
-                    pass
+                if (g, c) not in cache:
+                    try:
+                        cache[(g, c)] = self.metrics(g, c)
+                    except ObjectMissing:
+                        continue
+                result.setdefault(g, {})[c] = cache[(g, c)]
         return result
