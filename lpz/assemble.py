@@ -23,8 +23,8 @@ def assemble(store: Store, run_id: str, device: str = "cpu") -> dict:
     config, grid, last = run.config, run.grid, run.generations
     seed = config.general.seed
     dataset = run_dataset(run)
-    shape = tuple(dataset.samples.shape[1:])
-    scorer = make_scorer(config, dataset)
+    shape = dataset.shape
+    scorer = make_scorer(config, dataset, device)
     publics = repaired(run, lambda: {c: run.read_public(last, c, shape) for c in grid.cells},
                        device, attempts=grid.size + 1)
 
@@ -38,7 +38,7 @@ def assemble(store: Store, run_id: str, device: str = "cpu") -> dict:
         if scorer is not None:
             members_nets = [nets.loaded(config.network, shape, m.weights, "g", device) for m in members]
             z = members_nets[0].latent(config.score.final_sample_size, generator(seed, "final", "score-noise"))
-            entry["score"] = scorer.score(mixture.sample(members_nets, weights, z).cpu())
+            entry["score"] = scorer.score(mixture.sample(members_nets, weights, z))
             entry["details"] = scorer.details(members_nets, weights, generator(seed, "final", "details-noise"))
         candidates.append((entry, members))
 

@@ -182,7 +182,7 @@ def batch_indices(config, cell: int, generation: int, n_data: int) -> list[torch
     return [order[b * loader.batch_size:(b + 1) * loader.batch_size] for b in range(n_batches)]
 
 
-def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, data, g_losses, device):
+def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, dataset, g_losses, device):
     """Step 4: every batch, mutate learning rates, update generators, then (unless skipped) discriminators.
 
     opponents_g are the discriminators generators train against; opponents_d the generators
@@ -197,8 +197,8 @@ def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents
     d_kind = losses.discriminator_kind(config.network.loss)
     batch_size = config.dataloader.batch_size
 
-    for b, index in enumerate(batch_indices(config, cell, generation, len(data))):
-        real = data[index].to(device, non_blocking=True)
+    for b, index in enumerate(batch_indices(config, cell, generation, len(dataset))):
+        real = dataset.samples(index).to(device, non_blocking=True)
         for t in trainee_g + trainee_d:
             t.set_lr(mutate_lr(t.individual.lr, lr0, p.alpha, p.mutation_probability, mutation))
         for i, t in enumerate(trainee_g):
@@ -231,8 +231,7 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
     p, seed = config.trainer.params, config.general.seed
     grid = Grid.from_config(config)
     hood = grid.neighbourhood(cell)
-    shape = tuple(dataset.samples.shape[1:])
-    data = dataset.samples
+    shape = dataset.shape
     loss = config.network.loss
 
     # 1. Gather: the neighbourhood's individuals, own ones last (as the old system did).
@@ -248,9 +247,9 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
     with timer.phase("fitness"):
         nets_g, nets_d = _modules(config, shape, all_g, "g", device), _modules(config, shape, all_d, "d", device)
         n_fit = p.fitness.fitness_sample_size
-        share = cell_share(config, cell, len(data))
+        share = cell_share(config, cell, len(dataset))
         pick = share[torch.randint(len(share), (n_fit,), generator=generator(seed, cell, generation, "fitness"))]
-        real_fit = data[pick].to(device)
+        real_fit = dataset.samples(pick).to(device)
         z_fit = nets_g[0].latent(n_fit, generator(seed, cell, generation, "fitness-noise"))
         fit_g, fit_d = evaluate(nets_g, nets_d, real_fit, z_fit, loss, p.fitness.fitness_mode)
         all_g = [replace(ind, fitness=f) for ind, f in zip(all_g, fit_g)]
@@ -286,7 +285,7 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         else:
             opponents_g = [n for n, mine in zip(nets_d, is_own_d) if not mine] + [t.net for t in trainee_d]
             opponents_d = [n for n, mine in zip(nets_g, is_own_g) if not mine] + [t.net for t in trainee_g]
-        train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, data, g_losses, device)
+        train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, dataset, g_losses, device)
         trained_g = [t.finish(cell, generation + 1) for t in trainee_g]
         trained_d = [t.finish(cell, generation + 1) for t in trainee_d]
 
@@ -318,7 +317,7 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
             best_nets = _modules(config, shape, best, "g", device)
             z_score = best_nets[0].latent(config.score.score_sample_size,
                                           generator(seed, cell, generation, "score-noise"))
-            score_of = lambda w: scorer.score(mixture.sample(best_nets, w, z_score).cpu())
+            score_of = lambda w: scorer.score(mixture.sample(best_nets, w, z_score))
             if len(hood) > 1 and p.mixture_sigma > 0:
                 weights, score, accepted = mixture.one_plus_one(
                     list(weights), p.mixture_sigma, score_of, generator(seed, cell, generation, "mixture"))

@@ -28,7 +28,7 @@ def train_cell(store: Store, run_id: str, generation: int, cell: int, device: st
         return run.metrics(generation + 1, cell)
     config = run.config
     dataset = run_dataset(run)
-    shape = tuple(dataset.samples.shape[1:])
+    shape = dataset.shape
 
     started_at = time.time()
     start = time.perf_counter()
@@ -36,7 +36,7 @@ def train_cell(store: Store, run_id: str, generation: int, cell: int, device: st
     read_seconds = time.perf_counter() - start
 
     state, metrics, artifacts = step(config, cell, generation, own, neighbours, dataset,
-                                     make_scorer(config, dataset), device)
+                                     make_scorer(config, dataset, device), device)
     metrics["seconds"]["io"] = read_seconds
     metrics["started_at"] = started_at  # seconds since the epoch: with committed_at, the task's span
     metrics["device"] = device

@@ -26,11 +26,20 @@ def mnist_dir() -> Path:
     pytest.fail("real MNIST not found: set LPZ_TEST_MNIST to the folder with train-images-idx3-ubyte.gz")
 
 
+@pytest.fixture(scope="session")
+def data_root(mnist_dir, tmp_path_factory) -> Path:
+    """A data directory of the test session: the real MNIST linked in, caches written here
+    (never into the shared MNIST folder)."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "mnist").symlink_to(mnist_dir, target_is_directory=True)
+    return root
+
+
 @pytest.fixture
-def data_env(mnist_dir, monkeypatch) -> Path:
-    """LPZ_DATA_DIR pointing at the folder that holds mnist/."""
-    monkeypatch.setenv("LPZ_DATA_DIR", str(mnist_dir.parent))
-    return mnist_dir.parent
+def data_env(data_root, monkeypatch) -> Path:
+    """LPZ_DATA_DIR pointing at the session's data directory, which holds mnist/."""
+    monkeypatch.setenv("LPZ_DATA_DIR", str(data_root))
+    return data_root
 
 
 @pytest.fixture(scope="session")

@@ -51,23 +51,23 @@ def test_shipped_weights_match_their_json_and_reach_its_accuracy(mnist):
 
     test = mnist[1]
     with intra_op_threads(info["threads"]):
-        predicted = logits(net, test.samples).argmax(dim=1)
+        predicted = logits(net, test.samples()).argmax(dim=1)
     accuracy = float((predicted == test.labels).double().mean())
     assert accuracy >= 0.985
     assert abs(accuracy - info["accuracy"]) <= 1e-9
 
 
 def test_real_test_set_is_close_to_the_real_training_set(scorer, mnist):
-    assert 0 < scorer.score(mnist[1].samples) < 2
-    assert scorer.extra(mnist[1].samples)["tvd"] < 0.02
+    assert 0 < scorer.score(mnist[1].samples()) < 2
+    assert scorer.extra(mnist[1].samples())["tvd"] < 0.02
 
 
 def test_one_class_only_is_far_in_tvd(scorer, mnist):
     test = mnist[1]
-    ones = test.samples[test.labels == 1]
+    ones = test.samples()[test.labels == 1]
     same_one = ones[:1].expand(500, -1, -1, -1)
     assert scorer.extra(same_one)["tvd"] == pytest.approx(0.9, abs=0.02)  # 1 - (share of its class, ~ a tenth)
-    assert scorer.score(ones) > 20 * scorer.score(test.samples)
+    assert scorer.score(ones) > 20 * scorer.score(test.samples())
 
 
 def test_statistics_of_the_real_data_are_cached_and_reused(scorer, mnist, data_home, tmp_path, monkeypatch):
@@ -113,7 +113,7 @@ def test_make_scorer_uses_the_classifier_for_mnist_and_refuses_rgb(scorer, mnist
     config = tiny_config(**{"score.score_sample_size": 300})
     made = make_scorer(config, mnist[0])
     assert made.name == SCORER_NAME and made.extra_samples == 300   # TVD on as many samples as the score
-    assert made.score(mnist[1].samples) == scorer.score(mnist[1].samples)
+    assert made.score(mnist[1].samples()) == scorer.score(mnist[1].samples())
     with pytest.raises(UserError, match="Inception"):
         make_scorer(config, Dataset("cifar10", torch.zeros(4, 3, 32, 32)))
 

@@ -61,15 +61,16 @@ def test_cifar10_from_the_binary_archive(tmp_path):
     write_cifar_archive(tmp_path / cifar.ARCHIVE, cifar_files())
     dataset = cifar.load_cifar10(tmp_path, records_per_batch=RECORDS)
 
-    assert dataset.samples.shape == (5 * RECORDS, 3, 32, 32) and dataset.samples.dtype == torch.float32
+    assert dataset.stored.dtype == torch.uint8  # pixels are kept as bytes, scaled batch by batch
+    assert dataset.samples().shape == (5 * RECORDS, 3, 32, 32) and dataset.samples().dtype == torch.float32
     expected_labels = [(b + i) % 10 for b in range(1, 6) for i in range(RECORDS)]
     assert dataset.labels.tolist() == expected_labels
     record = 2 * RECORDS + 3  # batch 3, record 3
     red = 3 * 7 / 127.5 - 1
-    assert torch.allclose(dataset.samples[record, 0], torch.full((32, 32), red))
-    assert torch.allclose(dataset.samples[record, 1], torch.full((32, 32), (255 - 21) / 127.5 - 1))
-    assert torch.allclose(dataset.samples[record, 2], torch.full((32, 32), 3 * 40 / 127.5 - 1))
-    assert dataset.samples.min() == -1.0 and dataset.samples.max() <= 1.0
+    assert torch.allclose(dataset.samples()[record, 0], torch.full((32, 32), red))
+    assert torch.allclose(dataset.samples()[record, 1], torch.full((32, 32), (255 - 21) / 127.5 - 1))
+    assert torch.allclose(dataset.samples()[record, 2], torch.full((32, 32), 3 * 40 / 127.5 - 1))
+    assert dataset.samples().min() == -1.0 and dataset.samples().max() <= 1.0
 
 
 def test_cifar10_from_the_extracted_folder_matches_the_archive(tmp_path):
@@ -81,7 +82,7 @@ def test_cifar10_from_the_extracted_folder_matches_the_archive(tmp_path):
     for name, content in files.items():
         (extracted / name).write_bytes(content)
     from_folder = cifar.load_cifar10(extracted.parent, records_per_batch=RECORDS)
-    assert torch.equal(from_folder.samples, from_archive.samples)
+    assert torch.equal(from_folder.samples(), from_archive.samples())
     assert torch.equal(from_folder.labels, from_archive.labels)
 
 
@@ -148,7 +149,7 @@ def celeba_dir(data_dir) -> Path:
 
 
 def test_celeba_is_the_centre_square_at_64x64(celeba_dir):
-    samples = DATASETS["celeba"].load(None, 0).samples
+    samples = DATASETS["celeba"].load(None, 0).samples()
     assert samples.shape == (3, 3, 64, 64)
     assert DATASETS["celeba"].sample_shape(None) == (3, 64, 64)
     pixels = (samples + 1) * 127.5
@@ -163,7 +164,7 @@ def cache_files(data_dir: Path, name: str) -> list[Path]:
 
 
 def test_celeba_is_decoded_once_then_read_from_the_cache(celeba_dir, data_dir):
-    first = images.load_celeba().samples
+    first = images.load_celeba().samples()
     assert len(cache_files(data_dir, "celeba")) == 1
 
     # Garbage of the same size and mtime: a load that opened the JPEG would fail on it.
@@ -171,7 +172,7 @@ def test_celeba_is_decoded_once_then_read_from_the_cache(celeba_dir, data_dir):
     stat = jpeg.stat()
     jpeg.write_bytes(b"\0" * stat.st_size)
     os.utime(jpeg, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert torch.equal(images.load_celeba().samples, first)
+    assert torch.equal(images.load_celeba().samples(), first)
 
     # A changed mtime is a changed file: decoded again, and the garbage is reported.
     os.utime(jpeg, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
@@ -217,8 +218,8 @@ def test_imagefolder_reads_pngs_of_any_size_and_mode_below_the_folder(tmp_path, 
     loader = Dataloader(dataset_name="imagefolder", path=str(folder), image_size=32)
 
     dataset = DATASETS["imagefolder"].load(loader, 0)
-    assert dataset.samples.shape == (4, 3, 32, 32) == (4, *DATASETS["imagefolder"].sample_shape(loader))
-    means = ((dataset.samples + 1) * 127.5).mean(dim=(2, 3)).round().tolist()
+    assert dataset.samples().shape == (4, 3, 32, 32) == (4, *DATASETS["imagefolder"].sample_shape(loader))
+    means = ((dataset.samples() + 1) * 127.5).mean(dim=(2, 3)).round().tolist()
     assert means == [[255, 0, 0], [0, 0, 255], [0, 255, 0], [255, 255, 255]]  # sorted by path
     assert len(cache_files(data_dir, "imagefolder")) == 1
 
@@ -230,8 +231,8 @@ def test_imagefolder_crop_takes_the_centre_square(tmp_path, data_dir):
     folder.mkdir()
     Image.fromarray(pixels).save(folder / "framed.png")
     cropped = images.load_imagefolder(Dataloader(dataset_name="imagefolder", path=str(folder), image_size=16,
-                                                 crop=40)).samples
-    whole = images.load_imagefolder(Dataloader(dataset_name="imagefolder", path=str(folder), image_size=16)).samples
+                                                 crop=40)).samples()
+    whole = images.load_imagefolder(Dataloader(dataset_name="imagefolder", path=str(folder), image_size=16)).samples()
     assert torch.equal(cropped, torch.ones(1, 3, 16, 16))
     assert whole.min() == -1.0  # the default crop (the shorter side, 60) keeps some of the frame
 
@@ -272,9 +273,9 @@ def test_fashion_mnist_reads_idx_files_under_its_own_name(mnist_dir, data_dir):
     for path in mnist_dir.glob("*-ubyte.gz"):
         shutil.copy(path, data_dir / "fashion-mnist" / path.name)
     dataset = DATASETS["fashion-mnist"].load(None, 0)
-    assert dataset.name == "fashion-mnist" and dataset.samples.shape == (60_000, 1, 28, 28)
+    assert dataset.name == "fashion-mnist" and dataset.samples().shape == (60_000, 1, 28, 28)
     assert torch.bincount(dataset.labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-    assert dataset.samples.min() == -1.0 and dataset.samples.max() == 1.0
+    assert dataset.samples().min() == -1.0 and dataset.samples().max() == 1.0
 
     listing = lpz("data", "list", env={**os.environ, "LPZ_DATA_DIR": str(data_dir)}).stdout
     rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in listing.splitlines()[2:]}

@@ -1,6 +1,8 @@
 """`lpz data push` and the worker's pull of a dataset it lacks, through a real S3 server."""
 import hashlib
 
+import torch
+
 import pytest
 
 from lpz.config import validate
@@ -33,7 +35,7 @@ def test_a_worker_without_the_data_pulls_it_verified(data_env, mnist_dir, s3_buc
     run = Run.create(store, validate(tiny(**{"dataloader.dataset_name": "mnist",
                                               "network.name": "four_layer_perceptron"})), run_id="pulls")
     dataset = run_dataset(run)
-    assert dataset.samples.shape == (60000, 1, 28, 28)
+    assert len(dataset) == 60000 and dataset.shape == (1, 28, 28) and dataset.stored.dtype == torch.uint8
     for name in MNIST_FILES:
         assert (empty / "mnist" / name).read_bytes() == (mnist_dir / name).read_bytes()
 

@@ -288,3 +288,25 @@ def test_a_download_with_the_wrong_sha256_leaves_nothing(weights_file, serve, da
         load_fid_inception()
     assert "sha256" in assert_one_line(caught.value)
     assert not any(data_dir.iterdir())
+
+
+# ---- the scorer ----
+
+@pytest.mark.slow  # two FIDs on 2048-d features: scipy's sqrtm of 2048 x 2048 matrices
+def test_the_inception_scorer_caches_real_statistics_and_ranks_samples(weights_file, data_dir):
+    from lpz.data.base import Dataset
+    from lpz.scoring.inception import inception_scorer
+
+    pixels = (torch.rand(12, 3, 32, 32, generator=generator(2, "real")) * 64 + 96).to(torch.uint8)
+    real = Dataset("rgb-test", pixels)
+    scorer = inception_scorer(real, weights=weights_file)
+    caches = list((data_dir / ".cache").glob("stats-rgb-test-3x32x32-inception-pool3-*.npz"))
+    assert len(caches) == 1
+    like_real = real.samples(slice(0, 6))
+    noise = images(6, 32, seed=5)
+    assert scorer.score(like_real) < scorer.score(noise)
+
+    before = caches[0].stat().st_mtime_ns
+    again = inception_scorer(real, weights=weights_file)  # statistics read back, not recomputed
+    assert caches[0].stat().st_mtime_ns == before
+    assert (again.real.mean == scorer.real.mean).all() and (again.real.cov == scorer.real.cov).all()

@@ -1,8 +1,8 @@
 """Datasets: what each one is (its spec) and how to load it into one tensor.
 
-A dataset is all of its samples in memory as one float tensor, images scaled
-to [-1, 1] and 2-D points as they are; training batches by indexing it, so
-no per-item Python runs on the hot path.
+A dataset is all of its samples in memory as one tensor (images as uint8
+pixels, 2-D points as floats); training batches by indexing it and scales
+only the batch, so no per-item Python runs on the hot path.
 """
 from __future__ import annotations
 

@@ -55,8 +55,8 @@ def load_idx_dataset(name: str, split: str = "train", folder: Path | None = None
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise UserError(f"{name}: {split} images {images.shape} and labels {labels.shape} do not match; "
                         f"download the dataset again")
-    samples = torch.from_numpy(images.astype(np.float32)).div_(127.5).sub_(1.0).unsqueeze(1)
-    return Dataset(name, samples, torch.from_numpy(labels.astype(np.int64)))
+    pixels = torch.from_numpy(images.copy()).unsqueeze(1)  # copy: frombuffer arrays are read-only
+    return Dataset(name, pixels, torch.from_numpy(labels.astype(np.int64)))
 
 
 def _loader(name):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,9 +31,10 @@ DECODE_CHUNK = 1024
 
 
 def to_tensor(pixels: np.ndarray) -> torch.Tensor:
-    """uint8 images (N, C, H, W) as float32 in [-1, 1]."""
-    samples = torch.from_numpy(np.asarray(pixels, dtype=np.float32))
-    return samples.div_(127.5).sub_(1.0)
+    """uint8 images (N, C, H, W) as a tensor sharing their memory (a memory-mapped cache stays mapped)."""
+    with warnings.catch_warnings():  # a read-only memory map: lpz never writes to it
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(np.asarray(pixels, dtype=np.uint8))
 
 
 def celeba_folder() -> Path:

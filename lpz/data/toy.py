@@ -37,8 +37,8 @@ MIXTURES = {"gaussian8": ring(), "gaussian25": square_grid()}
 
 def _loader(name):
     def load(dataloader, seed):
-        samples = MIXTURES[name].sample(dataloader.n_samples, generator(seed, "dataset", name))
-        return Dataset(name, samples)
+        points = MIXTURES[name].sample(dataloader.n_samples, generator(seed, "dataset", name))
+        return Dataset(name, points)
     return load
 
 

@@ -12,7 +12,6 @@ from typing import Callable
 import torch
 
 from lpz import mixture
-from lpz.errors import UserError
 from lpz.scoring.frechet import Statistics, frechet_distance
 
 
@@ -26,42 +25,42 @@ class Scorer:
                                                            # many as the run scores (make_scorer sets it)
 
     def score(self, samples: torch.Tensor) -> float:
-        return frechet_distance(Statistics.of(self.features(samples)), self.real)
+        """FID of samples (on any device) against the real data; lower is better."""
+        return frechet_distance(Statistics.of(self.features(samples.cpu()).cpu()), self.real)
 
     def details(self, generators, weights, gen: torch.Generator) -> dict:
         """The further numbers of a mixture, on a fresh draw of extra_samples samples."""
         if self.extra is None:
             return {}
         z = generators[0].latent(self.extra_samples, gen)
-        return self.extra(mixture.sample(generators, weights, z))
+        return self.extra(mixture.sample(generators, weights, z).cpu())
 
 
 _scorers: dict[tuple, Scorer] = {}
 
 
-def make_scorer(config, dataset) -> Scorer | None:
+def make_scorer(config, dataset, device: str = "cpu") -> Scorer | None:
     """The scorer for a run's dataset, built once per process; None when scoring is off."""
     if config.score.type == "none":
         return None
-    key = (dataset.name, id(dataset))
+    key = (dataset.name, id(dataset), device)
     if key not in _scorers:
-        _scorers[key] = _build(dataset)
+        _scorers[key] = _build(dataset, device)
     scorer = _scorers[key]
     if scorer.extra is not None and scorer.extra_samples == 0:
         return replace(scorer, extra_samples=config.score.score_sample_size)
     return scorer
 
 
-def _build(dataset) -> Scorer:
+def _build(dataset, device: str) -> Scorer:
     from lpz.data.toy import MIXTURES
     if dataset.name in MIXTURES:
         from lpz.scoring.toy import TOY_SAMPLES, coverage
         toy_mixture = MIXTURES[dataset.name]
-        return Scorer("frechet-2d", lambda x: x, Statistics.of(dataset.samples),
+        return Scorer("frechet-2d", lambda x: x, Statistics.of(dataset.samples()),
                       lambda x: coverage(x, toy_mixture), TOY_SAMPLES)
     from lpz.scoring.classifier import SAMPLE_SHAPE, classifier_scorer
-    shape = tuple(dataset.samples.shape[1:])
-    if shape == SAMPLE_SHAPE:
+    if dataset.shape == SAMPLE_SHAPE:
         return classifier_scorer(dataset)
-    raise UserError(f"FID on RGB data needs the Inception scorer, which lpz does not have yet ({dataset.name} "
-                    f"samples are {'x'.join(map(str, shape))}); set score.type: none to train without scores")
+    from lpz.scoring.inception import inception_scorer
+    return inception_scorer(dataset, device)

@@ -20,8 +20,6 @@ import io
 import json
 import logging
 import math
-import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +30,7 @@ from torch import nn
 from lpz.data.base import Dataset, data_dir
 from lpz.errors import UserError
 from lpz.scoring import Scorer
+from lpz.scoring.cache import cached_arrays, write_atomically
 from lpz.scoring.frechet import Statistics, frechet_distance
 from lpz.seeding import generator
 
@@ -122,7 +121,7 @@ def train_classifier(dataset_name: str, out_path: Path, epochs: int = EPOCHS, se
 
     _check_dataset(dataset_name)
     train, test = load_idx_dataset(dataset_name, "train"), load_idx_dataset(dataset_name, "test")
-    images, labels = train.samples[:limit], train.labels[:limit]
+    images, labels = train.samples(slice(0, limit)), train.labels[:limit]
     purpose = (seed, dataset_name, "classifier")
     with intra_op_threads(threads):
         net = new_classifier(generator(*purpose, "init"))
@@ -136,7 +135,7 @@ def train_classifier(dataset_name: str, out_path: Path, epochs: int = EPOCHS, se
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
-        train_logits, test_logits = logits(net, images), logits(net, test.samples)
+        train_logits, test_logits = logits(net, images), logits(net, test.samples())
 
     weights = _serialised(net.state_dict())
     report = {
@@ -152,8 +151,8 @@ def train_classifier(dataset_name: str, out_path: Path, epochs: int = EPOCHS, se
         "torch": torch.__version__,
     }
     out_path = Path(out_path)
-    _write_atomically(out_path, weights)
-    _write_atomically(out_path.with_suffix(".json"), (json.dumps(report, indent=1) + "\n").encode())
+    write_atomically(out_path, weights)
+    write_atomically(out_path.with_suffix(".json"), (json.dumps(report, indent=1) + "\n").encode())
     return report
 
 
@@ -162,17 +161,6 @@ def _serialised(state: dict) -> bytes:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return buffer.getvalue()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """A temporary file renamed into place: a crash mid-write leaves no half file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------ loading
@@ -238,31 +226,12 @@ def classifier_scorer(dataset: Dataset) -> Scorer:
 
 def real_statistics(dataset: Dataset, net: MNISTCnn, weights_sha256: str) -> tuple[Statistics, np.ndarray]:
     """Mean and covariance of the logits of the real images, and their predicted class frequencies."""
+    def compute():
+        with intra_op_threads(1):  # the same bytes whichever process computes (and caches) them first
+            real_logits = torch.cat([logits(net, chunk) for chunk in dataset.chunks()])
+        stats = Statistics.of(real_logits)
+        return {"mean": stats.mean, "cov": stats.cov, "frequencies": class_frequencies(real_logits)}
+
     path = data_dir() / ".cache" / f"stats-{dataset.name}-{SCORER_NAME}-{weights_sha256[:12]}.npz"
-    cached = _read_statistics(path, len(dataset.samples))
-    if cached is not None:
-        return cached
-    with intra_op_threads(1):  # the same bytes whichever process computes (and caches) them first
-        real_logits = logits(net, dataset.samples)
-    stats, frequencies = Statistics.of(real_logits), class_frequencies(real_logits)
-    buffer = io.BytesIO()
-    np.savez(buffer, mean=stats.mean, cov=stats.cov, frequencies=frequencies, count=len(dataset.samples))
-    try:
-        _write_atomically(path, buffer.getvalue())
-    except OSError as e:
-        log.warning("could not cache the real statistics in %s (%s); they are computed again next time", path, e)
-    return stats, frequencies
-
-
-def _read_statistics(path: Path, count: int) -> tuple[Statistics, np.ndarray] | None:
-    """The cached statistics, or None when absent, unreadable or of a dataset of another size."""
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            if int(saved["count"]) != count:
-                return None
-            return Statistics(saved["mean"], saved["cov"]), saved["frequencies"]
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        log.warning("ignoring the unreadable statistics cache %s (%s)", path, e)
-        return None
+    arrays = cached_arrays(path, len(dataset), compute)
+    return Statistics(arrays["mean"], arrays["cov"]), arrays["frequencies"]

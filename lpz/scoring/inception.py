@@ -316,3 +316,32 @@ def _one_line(error: Exception) -> str:
     """An error's first sentence, on one line: torch's further advice (retry with weights_only=False) is not ours."""
     text = " ".join(str(error).split()).split(". ")[0]
     return text if len(text) <= 200 else text[:200] + "..."
+
+
+# ------------------------------------------------------------------ the scorer
+
+REAL_SAMPLES = 50_000  # real images the statistics are computed on (all of a smaller dataset)
+SCORER_NAME = "inception-pool3"
+
+
+def inception_scorer(dataset, device: str = "cpu", weights: Path | None = None):
+    """FID on InceptionV3 pool3 features against (up to 50,000 of) the real training images."""
+    from lpz.data.base import data_dir
+    from lpz.scoring import Scorer
+    from lpz.scoring.cache import cached_arrays
+    from lpz.scoring.frechet import Statistics
+    from lpz.seeding import generator
+
+    network = load_fid_inception(weights, device)
+    count = min(len(dataset), REAL_SAMPLES)
+    chosen = torch.randperm(len(dataset), generator=generator("fid-real", dataset.name))[:count].sort().values
+
+    def compute():
+        features = torch.cat([network.features(dataset.samples(chosen[i:i + 500])) for i in range(0, count, 500)])
+        stats = Statistics.of(features)
+        return {"mean": stats.mean, "cov": stats.cov}
+
+    shape = "x".join(map(str, dataset.shape))
+    path = data_dir() / ".cache" / f"stats-{dataset.name}-{shape}-{SCORER_NAME}-{SHA256[:12]}.npz"
+    arrays = cached_arrays(path, count, compute)
+    return Scorer(SCORER_NAME, network.features, Statistics(arrays["mean"], arrays["cov"]))
