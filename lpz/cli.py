@@ -311,6 +311,21 @@ def sample(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz
         console.print(f"wrote {path}")
 
 
+@app.command()
+def report(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz list)."),
+           out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output folder (default: reports/ID)."),
+           heatmap_generations: Optional[str] = typer.Option(
+               None, "--heatmap-generations", help="Generations of the grid's heat map, e.g. 1,10,20 "
+                                                   "(default: the first, middle and last)."),
+           store: Optional[str] = typer.Option(None, help=STORE_HELP)):
+    """A self-contained HTML report of a run, finished or not: scores, grid, learning rates, samples, timings."""
+    from lpz.report import parse_generations, write_report
+
+    chosen = parse_generations(heatmap_generations)
+    the_run = _open_run(run_id, store)
+    console.print(f"wrote {write_report(the_run, out or Path('reports') / the_run.id, chosen)}")
+
+
 # ------------------------------------------------------------------ list
 
 @app.command("list")
