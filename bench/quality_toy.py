@@ -26,7 +26,7 @@ from lpz.runs import Run
 from lpz.store import LocalStore
 
 ROOT = Path(__file__).resolve().parents[1]
-PROBLEMS = {"gaussian8": ROOT / "configs" / "quickstart.yml", "gaussian25": ROOT / "configs" / "gaussian25.yml"}
+PROBLEMS = {"gaussian8": ROOT / "configs" / "gaussian8.yml", "gaussian25": ROOT / "configs" / "gaussian25.yml"}
 
 
 def train(config_file: Path, seed: int, single: bool, workers: int) -> dict:
