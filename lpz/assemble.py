@@ -1,15 +1,26 @@
-"""The end of a run: every cell's neighbourhood mixture is scored on the
-final sample size, and the best becomes the run's mixture.
+"""The end of a run: the mixture of generators that is its result.
 
-    runs/<id>/mixture/generators.pt   the best mixture's generator weights and mixture weights
-    runs/<id>/mixture/mixture.json    every cell's mixture and score; written last, it marks the run finished
+By default (final_mixture: neighbourhood) every cell's neighbourhood mixture is
+scored on final_sample_size samples and the best becomes the run's mixture;
+with final_mixture: grid, the best generator of every cell forms one mixture
+over the whole grid, uniform to start. Optionally (optimize_mixture) an
+evolution strategy then tunes the weights: each step perturbs them and keeps
+the result only when it scores strictly better, as the old system did.
+
+    runs/<id>/mixture/generators.pt   the mixture's generator weights and mixture weights
+    runs/<id>/mixture/mixture.json    every cell's mixture and score, the result; written last, it marks
+                                      the run finished
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import numpy as np
+import torch
+
 from lpz import mixture, nets
 from lpz.runs import Run
+from lpz.scoring.frechet import Statistics, frechet_distance
 from lpz.scoring import make_scorer
 from lpz.seeding import generator
 from lpz.store.base import Store
@@ -21,38 +32,83 @@ def assemble(store: Store, run_id: str, device: str = "cpu") -> dict:
     if run.finished():
         return store.get_json(run.key("mixture", "mixture.json"))
     config, grid, last = run.config, run.grid, run.generations
-    seed = config.general.seed
+    seed, n = config.general.seed, config.score.final_sample_size
     dataset = run_dataset(run)
     shape = dataset.shape
     scorer = make_scorer(config, dataset, device)
     publics = repaired(run, lambda: {c: run.read_public(last, c, shape) for c in grid.cells},
                        device, attempts=grid.size + 1)
+    best = {c: publics[c].best_generator() for c in grid.cells}
+    generator_nets = {c: nets.loaded(config.network, shape, best[c].weights, "g", device) for c in grid.cells}
+
+    def judge(cells: list[int], weights: list[float]) -> tuple[float | None, dict]:
+        if scorer is None:
+            return None, {}
+        members = [generator_nets[c] for c in cells]
+        z = members[0].latent(n, generator(seed, "final", "score-noise"))
+        return (scorer.score(mixture.sample(members, weights, z)),
+                scorer.details(members, weights, generator(seed, "final", "details-noise")))
 
     candidates = []
     for c in grid.cells:
         hood = grid.neighbourhood(c)
-        members = [publics[m].best_generator() for m in hood]
-        weights = publics[c].mixture_weights
-        entry = {"cell": c, "cells": hood, "weights": weights, "score": None, "details": {},
-                 "origins": [list(m.origin) for m in members]}
-        if scorer is not None:
-            members_nets = [nets.loaded(config.network, shape, m.weights, "g", device) for m in members]
-            z = members_nets[0].latent(config.score.final_sample_size, generator(seed, "final", "score-noise"))
-            entry["score"] = scorer.score(mixture.sample(members_nets, weights, z))
-            entry["details"] = scorer.details(members_nets, weights, generator(seed, "final", "details-noise"))
-        candidates.append((entry, members))
+        score, details = judge(hood, publics[c].mixture_weights)
+        candidates.append({"cell": c, "cells": hood, "weights": publics[c].mixture_weights, "score": score,
+                           "details": details, "origins": [list(best[m].origin) for m in hood]})
+    chosen = min(candidates, key=lambda e: (e["score"] is None, e["score"] or 0, e["cell"]))
+    result = {"source": config.trainer.params.final_mixture, "best_cell": chosen["cell"],
+              "cells_mixed": chosen["cells"], "weights": chosen["weights"], "score": chosen["score"],
+              "details": chosen["details"]}
 
-    entry, members = min(candidates, key=lambda em: (em[0]["score"] is None, em[0]["score"] or 0, em[0]["cell"]))
+    if config.trainer.params.final_mixture == "grid":
+        cells = list(grid.cells)
+        weights = [1.0 / len(cells)] * len(cells)
+        score, details = judge(cells, weights)
+        result.update(best_cell=None, cells_mixed=cells, weights=weights, score=score, details=details)
+
+    es = config.trainer.params.optimize_mixture
+    if es.enabled and scorer is not None and len(result["cells_mixed"]) > 1:
+        members = [generator_nets[c] for c in result["cells_mixed"]]
+        weights, es_score, accepted = optimise_weights(members, result["weights"], scorer, es, seed)
+        # Judged again on the run's own measure: the ES can fit the noise of its sample bank.
+        score, details = judge(result["cells_mixed"], weights)
+        kept = score < result["score"]
+        result["optimized"] = {"generations": es.generations, "sigma": es.sigma, "samples": es.samples,
+                               "accepted": accepted, "es_score": es_score, "score_before": result["score"],
+                               "score_after": score, "kept": kept}
+        if kept:
+            result.update(weights=weights, score=score, details=details)
+
     store.put_tensors(run.key("mixture", "generators.pt"), {
-        "cells": entry["cells"], "weights": entry["weights"], "generators": [m.weights for m in members]})
-    result = {
-        "best_cell": entry["cell"],
-        "score": entry["score"],
-        "details": entry["details"],
-        "weights": entry["weights"],
-        "cells": [e for e, _ in candidates],
-        "sample_size": config.score.final_sample_size,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+        "cells": result["cells_mixed"], "weights": result["weights"],
+        "generators": [best[c].weights for c in result["cells_mixed"]]})
+    result.update(cells=candidates, sample_size=n, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     store.put_json(run.key("mixture", "mixture.json"), result)
     return result
+
+
+def optimise_weights(members, weights: list[float], scorer, es, seed: int) -> tuple[list[float], float, int]:
+    """An ES over the mixture weights, each step kept only when it scores strictly better.
+
+    Every generator's samples and their features are computed once, on fixed noise; a mixture
+    of weights w takes each generator's first n * w_i of them. So a step costs one Frechet
+    distance, not a pass of the scoring network. Returns (weights, their score, steps accepted).
+    """
+    n = es.samples
+    with torch.no_grad():
+        banks = []
+        for i, net in enumerate(members):
+            z = net.latent(n, generator(seed, "optimize-mixture", "noise", i))
+            banks.append(scorer.features(net(z).cpu()).cpu().numpy().astype(np.float64))
+
+    def score(w: list[float]) -> float:
+        counts = mixture.allocate(w, n)
+        features = np.concatenate([bank[:count] for bank, count in zip(banks, counts)])
+        return frechet_distance(Statistics.of(features), scorer.real)
+
+    gen = generator(seed, "optimize-mixture", "steps")
+    current, current_score, accepted = list(weights), score(weights), 0
+    for _ in range(es.generations):
+        current, current_score, took = mixture.one_plus_one(current, es.sigma, score, gen, current_score)
+        accepted += took
+    return current, current_score, accepted

@@ -326,6 +326,27 @@ def report(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz
     console.print(f"wrote {write_report(the_run, out or Path('reports') / the_run.id, chosen)}")
 
 
+@app.command()
+def score(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz list)."),
+          n: int = typer.Option(10_000, "-n", min=10, max=1_000_000, help="Samples to score."),
+          seed: int = typer.Option(0, min=0, help="Which draw of samples."),
+          inception_weights: Optional[Path] = typer.Option(None, help="FID Inception weights file (RGB data)."),
+          store: Optional[str] = typer.Option(None, help=STORE_HELP)):
+    """Score a finished run's mixture on N samples: FID, and TVD where defined (MNIST-like data)."""
+    from lpz import sampling
+    from lpz.scoring import scorer_for
+    from lpz.work import run_dataset
+
+    the_run = _open_run(run_id, store)
+    samples = sampling.draw(the_run, n, seed)
+    scorer = scorer_for(run_dataset(the_run), inception_weights=inception_weights)
+    fid = scorer.score(samples)
+    # Toy coverage is defined on 2,500 samples; draw() shuffled them, so a prefix is a fair draw.
+    extra = _details(scorer.extra(samples[:scorer.extra_samples or n]) if scorer.extra else {})
+    console.print(f"FID {fid:.4g} on {n:,} samples ({scorer.name} features)" + (f"; {extra}" if extra else ""),
+                  highlight=False)
+
+
 # ------------------------------------------------------------------ list
 
 @app.command("list")

@@ -34,6 +34,14 @@ class Fitness(Section):
     fitness_mode: Literal["average", "best", "worst"] = "average"
 
 
+class OptimizeMixture(Section):
+    """An evolution strategy over the final mixture's weights (the old system's optimize_mixture)."""
+    enabled: bool = False
+    generations: int = Field(200, ge=1, le=100_000)
+    sigma: float = Field(0.01, gt=0)
+    samples: int = Field(10_000, ge=100, le=1_000_000)
+
+
 class TrainerParams(Section):
     population_size: int = Field(1, ge=1, le=64)
     tournament_size: int = Field(2, ge=1)
@@ -44,6 +52,8 @@ class TrainerParams(Section):
     discriminator_skip_each_nth_step: int = Field(0, ge=0)
     mixture_sigma: float = Field(0.01, ge=0)
     enable_selection: bool = True  # False: train the own population against the whole neighbourhood
+    final_mixture: Literal["neighbourhood", "grid"] = "neighbourhood"
+    optimize_mixture: OptimizeMixture = OptimizeMixture()
     fitness: Fitness = Fitness()
 
 

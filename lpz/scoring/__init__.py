@@ -40,19 +40,24 @@ _scorers: dict[tuple, Scorer] = {}
 
 
 def make_scorer(config, dataset, device: str = "cpu") -> Scorer | None:
-    """The scorer for a run's dataset, built once per process; None when scoring is off."""
+    """The scorer a run trains with, built once per process; None when scoring is off."""
     if config.score.type == "none":
         return None
-    key = (dataset.name, id(dataset), device)
-    if key not in _scorers:
-        _scorers[key] = _build(dataset, device)
-    scorer = _scorers[key]
+    scorer = scorer_for(dataset, device)
     if scorer.extra is not None and scorer.extra_samples == 0:
         return replace(scorer, extra_samples=config.score.score_sample_size)
     return scorer
 
 
-def _build(dataset, device: str) -> Scorer:
+def scorer_for(dataset, device: str = "cpu", inception_weights=None) -> Scorer:
+    """The scorer of a dataset: toy coverage, the MNIST classifier, or InceptionV3 for RGB images."""
+    key = (dataset.name, id(dataset), device, inception_weights)
+    if key not in _scorers:
+        _scorers[key] = _build(dataset, device, inception_weights)
+    return _scorers[key]
+
+
+def _build(dataset, device: str, inception_weights) -> Scorer:
     from lpz.data.toy import MIXTURES
     if dataset.name in MIXTURES:
         from lpz.scoring.toy import TOY_SAMPLES, coverage
@@ -63,4 +68,4 @@ def _build(dataset, device: str) -> Scorer:
     if dataset.shape == SAMPLE_SHAPE:
         return classifier_scorer(dataset)
     from lpz.scoring.inception import inception_scorer
-    return inception_scorer(dataset, device)
+    return inception_scorer(dataset, device, inception_weights)
