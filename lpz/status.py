@@ -1,33 +1,31 @@
-"""Where a run stands, read from the store alone (so it works for any run, local or cluster)."""
+"""Where a run stands, read from the store alone (so it works for any run, local or cluster).
+
+run_status() gathers everything `lpz status` shows, as plain data (`--json` prints it as is):
+the state, the score history, each cell of the generation in progress (done, running on which
+worker, waiting, failed) with its latest score and learning rates, the time per generation and
+an estimate of the time left.
+"""
 from __future__ import annotations
 
+import statistics
 import time
 
+from lpz.leases import lapsed
 from lpz.runs import Run
+
+STATES = ("finished", "failed", "cancelled", "in progress")
 
 
 def run_status(run: Run) -> dict:
     keys = run.store.list(run.key("gen") + "/")
     metrics = run.all_metrics()
-    cells = run.grid.size
+    size, generations = run.grid.size, run.generations
     complete = 0
-    while len(metrics.get(complete + 1, {})) == cells:
+    while len(metrics.get(complete + 1, {})) == size:
         complete += 1
-    history = []
-    for g, by_cell in sorted(metrics.items()):
-        scored = {c: m["score"] for c, m in by_cell.items() if m.get("score") is not None}
-        best = min(scored, key=scored.get) if scored else None
-        history.append({
-            "generation": g,
-            "cells_done": len(by_cell),
-            "best_cell": best,
-            "best_score": scored.get(best) if best is not None else None,
-            "mean_score": sum(scored.values()) / len(scored) if scored else None,
-            "best_details": by_cell[best].get("score_details", {}) if best is not None else {},
-            "seconds": max((sum(m.get("seconds", {}).values()) for m in by_cell.values()), default=0.0),
-        })
-    last_commit = max((m.get("committed_at", 0.0) for by_cell in metrics.values() for m in by_cell.values()),
-                      default=None)
+    control = run.control()
+    state = "finished" if run.finished() else control.get("state", "in progress")
+    history = [_generation_summary(g, by_cell) for g, by_cell in sorted(metrics.items())]
     status = {
         "id": run.id,
         "store": run.store.url,
@@ -35,51 +33,104 @@ def run_status(run: Run) -> dict:
         "config_file": run.info.get("config_file", ""),
         "dataset": run.config.dataloader.dataset_name,
         "network": run.config.network.name,
-        "grid": {"rows": run.grid.rows, "cols": run.grid.cols, "cells": cells},
-        "generations": run.generations,
+        "grid": {"rows": run.grid.rows, "cols": run.grid.cols, "cells": size},
+        "state": state,
+        "generations": generations,
         "generation": complete,
         "next_generation_cells_done": len(metrics.get(complete + 1, {})),
-        "last_commit": last_commit,
+        "last_commit": max((m.get("committed_at", 0.0) for c in metrics.values() for m in c.values()), default=None),
+        "timing": _timing(metrics, complete, generations, size),
         "history": history,
-        "state": "finished" if run.finished() else "incomplete",
-        "control": run.control(),
-        "cluster": _cluster(run, keys, complete, set(metrics.get(complete + 1, {}))),
-        "mixture": None,
+        "best": _best(history),
+        "cells": _cells(run, keys, metrics, complete, control),
+        "control": control,
+        "mixture": run.store.get_json(run.key("mixture", "mixture.json")) if state == "finished" else None,
     }
-    if status["control"]:
-        status["state"] = status["control"]["state"]
-    if run.finished():
-        status["mixture"] = run.store.get_json(run.key("mixture", "mixture.json"))
     return status
 
 
-def _cluster(run: Run, keys: list[str], complete: int, committed: set[int]) -> dict:
-    """Who holds which cell of the generation in progress (from the leases), and who waits."""
-    from lpz.leases import lapsed
-    running, lapsed_cells = [], []
-    prefix = run.key("gen", complete + 1, "cell") + "/"
+def _generation_summary(generation: int, by_cell: dict) -> dict:
+    scored = {c: m["score"] for c, m in by_cell.items() if m.get("score") is not None}
+    best = min(scored, key=scored.get) if scored else None
+    return {
+        "generation": generation,
+        "cells_done": len(by_cell),
+        "best_cell": best,
+        "best_score": scored.get(best) if best is not None else None,
+        "mean_score": statistics.fmean(scored.values()) if scored else None,
+        "best_details": by_cell[best].get("score_details", {}) if best is not None else {},
+        "committed_at": max(m.get("committed_at", 0.0) for m in by_cell.values()),
+    }
+
+
+def _best(history: list[dict]) -> dict | None:
+    scored = [h for h in history if h["best_score"] is not None]
+    if not scored:
+        return None
+    top = min(scored, key=lambda h: h["best_score"])
+    return {"cell": top["best_cell"], "generation": top["generation"], "score": top["best_score"],
+            "trend": [h["best_score"] for h in scored[-30:]]}
+
+
+def _timing(metrics: dict, complete: int, generations: int, size: int) -> dict:
+    """Seconds per generation (from the commit times) and an estimate of the time left."""
+    ends = [max(m.get("committed_at", 0.0) for m in metrics[g].values()) for g in range(1, complete + 1)]
+    starts = [min(m.get("started_at", m.get("committed_at", 0.0)) for m in metrics[1].values())] if metrics.get(1) else []
+    spans = [b - a for a, b in zip(starts + ends, ends)]
+    per_generation = statistics.fmean(spans[-10:]) if spans else None
+    left = None
+    if per_generation is not None and complete < generations:
+        partial = len(metrics.get(complete + 1, {})) / size
+        left = per_generation * (generations - complete - partial)
+    return {"seconds_per_generation": per_generation, "seconds_left": left}
+
+
+def _cells(run: Run, keys: list[str], metrics: dict, complete: int, control: dict) -> list[dict]:
+    """Each cell: its state in the generation in progress, its worker, its latest score and rates."""
+    current = complete + 1
+    leases = {}
+    prefix = run.key("gen", current, "cell") + "/"
     for key in keys:
         if key.startswith(prefix) and key.endswith("/lease.json"):
-            cell = int(key[len(prefix):].split("/")[0])
             try:
-                lease = run.store.get_json(key)
+                leases[int(key[len(prefix):].split("/")[0])] = run.store.get_json(key)
             except Exception:  # released between the listing and now
                 continue
-            entry = {"cell": cell, "worker": lease.get("worker"), "started": lease.get("started"),
-                     "renewed": lease.get("renewed")}
-            (lapsed_cells if lapsed(lease) else running).append(entry)
-    held = {e["cell"] for e in running + lapsed_cells}
-    waiting = [c for c in run.grid.cells if c not in committed and c not in held] if complete < run.generations else []
-    return {"generation": complete + 1, "running": running, "lapsed": lapsed_cells, "waiting": waiting}
+    cells = []
+    for c in run.grid.cells:
+        latest_g = max((g for g in metrics if c in metrics[g]), default=None)
+        latest = metrics[latest_g][c] if latest_g is not None else {}
+        lease = leases.get(c)
+        if complete >= run.generations or c in metrics.get(current, {}):
+            state, worker = "done", None
+        elif control.get("state") == "failed" and control.get("cell") == c:
+            state, worker = "failed", control.get("worker")
+        elif lease is not None:
+            state, worker = ("lost" if lapsed(lease) else "running"), lease.get("worker")
+        else:
+            state, worker = "waiting", None
+        cells.append({
+            "cell": c, "state": state, "worker": worker,
+            "running_for": time.time() - lease["started"] if lease and state == "running" else None,
+            "generation": latest_g or 0, "score": latest.get("score"),
+            "lr_generator": min((i["lr"] for i in latest.get("generators", [])), default=None),
+            "lr_discriminator": min((i["lr"] for i in latest.get("discriminators", [])), default=None),
+        })
+    return cells
 
 
 def ago(timestamp: float | None) -> str:
     """How long ago a time (seconds since the epoch) was, in words."""
     if not timestamp:
         return "never"
-    seconds = time.time() - timestamp
+    return f"{duration(time.time() - timestamp)} ago"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
     if seconds < 90:
-        return f"{seconds:.0f} s ago"
+        return f"{seconds:.0f} s"
     if seconds < 5400:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,13 +1,16 @@
-"""Rich renderings of a run's status (lpz status, --watch, submit --wait)."""
+"""Rich renderings of a run's status: `lpz status`, `--watch` (the same, refreshed in place) and the
+end of `lpz submit --wait`."""
 from __future__ import annotations
 
-import time
-
 from rich.console import Group
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from lpz.status import ago
+from lpz.status import ago, duration
+
+CELL_STYLE = {"done": "green", "running": "yellow", "waiting": "dim", "lost": "magenta", "failed": "red"}
+SPARKS = "▁▂▃▄▅▆▇█"
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -27,11 +30,19 @@ def details(d: dict) -> str:
     return ", ".join(parts)
 
 
+def sparkline(values: list[float]) -> str:
+    """Lower is better, so the line falls as the run improves."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    return "".join(SPARKS[round((v - low) / span * (len(SPARKS) - 1))] for v in values)
+
+
 def headline(info: dict) -> Text:
     grid = info["grid"]
-    text = Text.assemble((info["id"], "bold"), f"  {info['dataset']} / {info['network']}, "
+    return Text.assemble((info["id"], "bold"), f"  {info['dataset']} / {info['network']}, "
                          f"{grid['rows']}x{grid['cols']} grid, created {info['created']}")
-    return text
 
 
 def state_line(info: dict) -> Text:
@@ -40,8 +51,9 @@ def state_line(info: dict) -> Text:
     if state == "finished":
         m = info["mixture"]
         extra = details(m.get("details", {}))
-        return Text.assemble(("finished", "green"), f": {progress}; mixture of cell {m['best_cell']} scores "
-                             f"{fmt(m['score'])}" + (f"; {extra}" if extra else ""))
+        where = f"cell {m['best_cell']}" if m.get("best_cell") is not None else "the whole grid"
+        return Text.assemble(("finished", "green"), f": {progress}; mixture of {where} scores {fmt(m['score'])}"
+                             + (f"; {extra}" if extra else ""))
     if state == "failed":
         c = info["control"]
         return Text.assemble(("failed", "red"), f" at generation {c.get('generation')} cell {c.get('cell')} "
@@ -53,15 +65,44 @@ def state_line(info: dict) -> Text:
                          f"last commit {ago(info['last_commit'])}")
 
 
-def cluster_line(info: dict) -> Text | None:
-    cluster = info.get("cluster") or {}
-    if info["state"] != "incomplete" or not (cluster.get("running") or cluster.get("lapsed")):
+def progress_line(info: dict) -> Table:
+    timing = info["timing"]
+    done = info["generation"] + info["next_generation_cells_done"] / info["grid"]["cells"]
+    row = Table.grid(padding=(0, 1))
+    row.add_row(Text(f"generation {info['generation']}/{info['generations']}"),
+                ProgressBar(total=info["generations"], completed=done, width=30),
+                Text(f"{duration(timing['seconds_per_generation'])}/generation, "
+                     f"{duration(timing['seconds_left'])} left" if info["state"] == "in progress" else
+                     f"{duration(timing['seconds_per_generation'])}/generation"))
+    return row
+
+
+def best_line(info: dict) -> Text | None:
+    best = info.get("best")
+    if not best:
         return None
-    now = time.time()
-    held = [f"cell {e['cell']} on {e['worker']} ({now - e['started']:.0f} s)" for e in cluster["running"]]
-    dead = [f"cell {e['cell']} (lease of {e['worker']} lapsed)" for e in cluster["lapsed"]]
-    waiting = f"; waiting: {', '.join(map(str, cluster['waiting']))}" if cluster["waiting"] else ""
-    return Text(f"generation {cluster['generation']}: running {', '.join(held + dead)}{waiting}")
+    return Text.assemble("best cell ", (str(best["cell"]), "bold"), f" scored {fmt(best['score'])} at generation "
+                         f"{best['generation']}   trend ", (sparkline(best["trend"]), "cyan"))
+
+
+def grid_table(info: dict) -> Table:
+    """The cells laid out as the grid: state, worker, latest score, learning rates."""
+    rows, cols = info["grid"]["rows"], info["grid"]["cols"]
+    table = Table(show_header=False, show_lines=True, padding=(0, 1))
+    for _ in range(cols):
+        table.add_column(no_wrap=True)
+    cells = info["cells"]
+    for r in range(rows):
+        row = []
+        for cell in cells[r * cols:(r + 1) * cols]:
+            state = cell["state"]
+            where = f" on {cell['worker']}" if cell["worker"] else ""
+            took = f" {duration(cell['running_for'])}" if cell.get("running_for") is not None else ""
+            row.append(Text.assemble((f"cell {cell['cell']}", "bold"), " ", (state + where + took, CELL_STYLE[state]),
+                                     f"\nscore {fmt(cell['score'])} (gen {cell['generation']})"
+                                     f"\nlr G {fmt(cell['lr_generator'])}  D {fmt(cell['lr_discriminator'])}"))
+        table.add_row(*row)
+    return table
 
 
 def history_table(info: dict, rows: int = 12) -> Table:
@@ -77,11 +118,12 @@ def history_table(info: dict, rows: int = 12) -> Table:
     return table
 
 
-def render(info: dict) -> Group:
-    parts = [headline(info), state_line(info)]
-    cluster = cluster_line(info)
-    if cluster is not None:
-        parts.append(cluster)
-    if info["history"]:
-        parts.append(history_table(info))
+def render(info: dict, history_rows: int = 12) -> Group:
+    parts = [headline(info), state_line(info), progress_line(info)]
+    best = best_line(info)
+    if best is not None:
+        parts.append(best)
+    parts.append(grid_table(info))
+    if info["history"] and history_rows:
+        parts.append(history_table(info, history_rows))
     return Group(*parts)

@@ -1,0 +1,61 @@
+"""`lpz status` (human, --json, --watch) on finished, half-done and failed runs."""
+import json
+
+from lpz.config import validate
+from lpz.embedded import run_embedded
+from lpz.leases import Lease
+from lpz.runs import Run
+from lpz.store import LocalStore
+from lpz.work import train_cell
+from tests.helpers import lpz, tiny
+
+
+def status_json(run_id, store) -> dict:
+    return json.loads(lpz("status", run_id, "--store", store, "--json").stdout)
+
+
+def test_status_of_a_finished_run(tmp_path):
+    store = LocalStore(tmp_path)
+    run = Run.create(store, validate(tiny(**{"trainer.generations": 3})), run_id="done")
+    run_embedded(store, run.id, workers=1)
+    info = status_json("done", tmp_path)
+    assert info["state"] == "finished" and info["generation"] == 3
+    assert [c["state"] for c in info["cells"]] == ["done"] * 4
+    assert all(c["generation"] == 3 and c["score"] is not None and c["lr_generator"] > 0 for c in info["cells"])
+    assert info["timing"]["seconds_per_generation"] > 0 and info["timing"]["seconds_left"] is None
+    assert len(info["best"]["trend"]) == 3 and info["best"]["score"] == min(info["best"]["trend"])
+    assert info["mixture"]["best_cell"] in range(4)
+
+    shown = lpz("status", "done", "--store", tmp_path).stdout
+    assert "finished: 3/3 generations" in shown and "cell 3 done" in shown and "trend" in shown
+    watched = lpz("status", "done", "--store", tmp_path, "--watch", timeout=60)  # ends with the run
+    assert "cell 0 done" in watched.stdout
+
+
+def test_status_of_a_run_half_way_through_a_generation(tmp_path):
+    store = LocalStore(tmp_path)
+    run = Run.create(store, validate(tiny()), run_id="half")
+    for cell in (0, 1):
+        train_cell(store, run.id, 0, cell)
+    with Lease(run, 1, 2, task="t-1", period=30):
+        info = status_json("half", tmp_path)
+        shown = lpz("status", "half", "--store", tmp_path).stdout
+    assert info["state"] == "in progress" and info["generation"] == 0 and info["next_generation_cells_done"] == 2
+    assert [(c["state"], c["worker"]) for c in info["cells"]] == [
+        ("done", None), ("done", None), ("running", info["cells"][2]["worker"]), ("waiting", None)]
+    assert info["cells"][2]["worker"] and info["cells"][3]["score"] is None
+    assert "in progress: 0/2 generations complete, 2/4 cells of the next" in shown
+    assert "cell 2 running on" in shown and "cell 3 waiting" in shown
+
+
+def test_status_of_a_failed_run(tmp_path):
+    store = LocalStore(tmp_path)
+    run = Run.create(store, validate(tiny()), run_id="broken")
+    train_cell(store, run.id, 0, 0)
+    run.set_control("failed", error="UserError: mnist: train-images-idx3-ubyte(.gz) not found", generation=1,
+                    cell=3, worker="gpu-7")
+    info = status_json("broken", tmp_path)
+    assert info["state"] == "failed" and info["control"]["error"].startswith("UserError")
+    assert info["cells"][3]["state"] == "failed" and info["cells"][3]["worker"] == "gpu-7"
+    shown = lpz("status", "broken", "--store", tmp_path).stdout
+    assert "failed at generation 1 cell 3 on gpu-7: UserError: mnist" in shown and "lpz resume broken" in shown
