@@ -28,7 +28,6 @@ from lpz.status_view import details, fmt, state_line
 
 PICTURES = ("score.png", "heatmap.png", "lr.png", "weights.png", "phases.png", "samples.png")
 MAX_SAMPLE_PICTURES = 12
-STATE_LABELS = {"finished": "finished", "incomplete": "in progress", "failed": "failed", "cancelled": "cancelled"}
 
 
 class _Snapshot(Run):
@@ -243,11 +242,11 @@ def _e(value) -> str:
 
 def _state(status: dict) -> str:
     """A badge with the run's state, then the rest of `lpz status`'s line about it."""
-    label = STATE_LABELS.get(status["state"], status["state"])
+    label = status["state"]
     line = state_line(status).plain
     if line.startswith(label):
         line = line[len(label):].lstrip(": ")
-    return f'<span class="state {_e(status["state"])}">{_e(label)}</span> {_e(line)}'
+    return f'<span class="state {_e(label.replace(" ", "-"))}">{_e(label)}</span> {_e(line)}'
 
 
 def _duration(seconds: float) -> str:
@@ -368,7 +367,7 @@ h2 { font-size: 1.15rem; margin: 0 0 10px; }
 .state { display: inline-block; padding: 1px 10px; margin-right: 6px; border-radius: 999px; font-size: .8rem;
          font-weight: 600; text-transform: uppercase; letter-spacing: .04em; }
 .state.finished { background: #dcfce7; color: #166534; }
-.state.incomplete { background: #fef3c7; color: #92400e; }
+.state.in-progress { background: #fef3c7; color: #92400e; }
 .state.failed { background: #fee2e2; color: #991b1b; }
 .state.cancelled { background: #e5e7eb; color: #374151; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 12px; margin: 22px 0 14px; }

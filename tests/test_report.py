@@ -92,7 +92,7 @@ def test_a_run_in_progress_gets_a_report_that_says_so(half_done, tmp_path):
     out = tmp_path / "report"
     lpz("report", run.id, "-o", out, "--store", store)
     page = (out / "report.html").read_text()
-    assert '<span class="state incomplete">in progress</span>' in page
+    assert '<span class="state in-progress">in progress</span>' in page
     assert "0/3 generations complete, 2/4 cells of the next" in page
     assert "The mixture is assembled when the run finishes." in page
     assert not (out / "weights.png").exists()
