@@ -62,8 +62,12 @@ def _entry(run: Run) -> str:
 
 
 def _send(app, name: str, **kwargs) -> None:
+    """Send a task by name; monitors (Flower) show its run, generation and cell, not the store URL."""
     from lpz.celery import QUEUE
-    app.send_task(name, kwargs=kwargs, queue=QUEUE)
+    shown = f"run={kwargs['run_id']}"
+    if "generation" in kwargs:
+        shown += f" generation={kwargs['generation'] + 1} cell={kwargs['cell']}"
+    app.send_task(name, kwargs=kwargs, queue=QUEUE, kwargsrepr=shown)
 
 
 class Cluster:

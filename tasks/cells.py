@@ -45,7 +45,7 @@ def train_cell(self, store: str, run_id: str, generation: int, cell: int) -> dic
             raise self.retry(exc=error, countdown=_backoff(self.request.retries))
         log.error("run %s generation %d cell %d failed: %s", run_id, generation + 1, cell, error)
         Cluster(app).fail(run, error, generation + 1, cell, worker_name())
-        raise
+        raise RuntimeError(f"run {run_id} generation {generation + 1} cell {cell}: {error}") from error
     seconds = time.perf_counter() - start
     log.info("run %s generation %d cell %d: done in %.1f s, score %s", run_id, generation + 1, cell, seconds,
              metrics.get("score"))
@@ -65,7 +65,7 @@ def assemble(self, store: str, run_id: str) -> dict:
         if self.request.retries < self.max_retries:
             raise self.retry(exc=error, countdown=_backoff(self.request.retries))
         Cluster(app).fail(run, error, run.generations, -1, worker_name())
-        raise
+        raise RuntimeError(f"run {run_id} assembly: {error}") from error
     Cluster(app).finished(run)
     log.info("run %s: finished, mixture of cell %s scores %s", run_id, result["best_cell"], result["score"])
     return {"run": run_id, "best_cell": result["best_cell"], "score": result["score"]}

@@ -9,6 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Fixtures of their own modules: real S3 clients and buckets, real Celery workers.
+pytest_plugins = ["tests.store_fixtures", "tests.cluster_fixtures"]
+
 
 def _mnist_candidates():
     if os.environ.get("LPZ_TEST_MNIST"):

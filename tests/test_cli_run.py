@@ -1,6 +1,5 @@
 """`lpz run`, `lpz status`, `lpz sample` and `lpz list` through the real command line."""
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -11,7 +11,6 @@ from lpz.config import validate
 from lpz.embedded import run_embedded
 from lpz.runs import Run
 from lpz.store import LocalStore, open_store
-from tests.cluster_fixtures import cluster_env, start_workers  # noqa: F401  (fixtures)
 from tests.helpers import lpz, tiny
 
 GENERATIONS = 3
@@ -184,3 +183,27 @@ def test_a_task_that_keeps_failing_marks_the_run_failed(tmp_path, cluster_env, s
     assert control["state"] == "failed" and "train-images-idx3-ubyte" in control["error"]
     status = lpz("status", run.id, "--store", store, env=cluster_env).stdout
     assert "failed" in status and "train-images-idx3-ubyte" in status
+
+
+def test_messages_are_json_and_show_run_generation_and_cell_to_monitors(tmp_path, cluster_env, s3_bucket):
+    """What Flower shows of a task: its name and a readable line of its arguments; the body is JSON."""
+    import base64
+    import json
+
+    import redis
+
+    from lpz.cluster import Cluster
+
+    store = open_store(f"s3://{s3_bucket}")
+    run = Run.create(store, validate(tiny()), run_id="shown")
+    broker = redis.Redis.from_url(cluster_env["LPZ_BROKER_URL"])
+    from lpz.celery import app
+    app.conf.broker_url = cluster_env["LPZ_BROKER_URL"]  # this process imported lpz.celery with the default
+    Cluster(app, broker).send_cell(run, 2, 1)
+    message = json.loads(broker.lpop("gpu"))
+    assert message["content-type"] == "application/json"
+    headers = message["headers"]
+    assert headers["task"] == "lpz.train_cell"
+    assert headers["kwargsrepr"] == "run=shown generation=3 cell=1"
+    args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+    assert kwargs == {"store": store.url, "run_id": "shown", "generation": 2, "cell": 1}

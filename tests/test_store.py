@@ -6,7 +6,7 @@ import torch
 
 from lpz.errors import ObjectMissing
 from lpz.store import LocalStore
-from store_fixtures import random_bytes, raw_s3, s3_store  # noqa: F401  (fixtures)
+from tests.store_fixtures import random_bytes
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -14,7 +14,7 @@ import pytest
 from lpz.errors import CorruptObject, ObjectMissing, StoreError
 from lpz.store import open_store
 from lpz.store.s3 import S3Settings, S3Store
-from store_fixtures import random_bytes, raw_s3, remove_bucket, s3_store  # noqa: F401  (fixtures)
+from tests.store_fixtures import random_bytes, remove_bucket
 
 MiB = 1024 * 1024
 
