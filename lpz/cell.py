@@ -259,15 +259,17 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
     #    Copies of own individuals keep their Adam state; neighbours' arrive without one.
     with timer.phase("selection"):
         if p.enable_selection:
-            pick_g = tournament(fit_g, p.tournament_size, p.population_size, generator(seed, cell, generation, "select-g"))
-            pick_d = tournament(fit_d, p.tournament_size, p.population_size, generator(seed, cell, generation, "select-d"))
+            pick_g = tournament(fit_g, p.tournament_size, p.population_size,
+                                generator(seed, cell, generation, "select-g"))
+            pick_d = tournament(fit_d, p.tournament_size, p.population_size,
+                                generator(seed, cell, generation, "select-d"))
         else:  # train the own population, against the whole neighbourhood
             pick_g = [i for i, mine in enumerate(is_own_g) if mine]
             pick_d = [i for i, mine in enumerate(is_own_d) if mine]
-        trainee_g = [Trainee(all_g[i].clone(keep_adam=is_own_g[i]), nets.loaded(config.network, shape, all_g[i].weights, "g", device))
-                     for i in pick_g]
-        trainee_d = [Trainee(all_d[i].clone(keep_adam=is_own_d[i]), nets.loaded(config.network, shape, all_d[i].weights, "d", device))
-                     for i in pick_d]
+        trainee_g = [Trainee(all_g[i].clone(keep_adam=is_own_g[i]), net)
+                     for i, net in zip(pick_g, _modules(config, shape, [all_g[i] for i in pick_g], "g", device))]
+        trainee_d = [Trainee(all_d[i].clone(keep_adam=is_own_d[i]), net)
+                     for i, net in zip(pick_d, _modules(config, shape, [all_d[i] for i in pick_d], "d", device))]
         if loss == "mustangs":
             draw = generator(seed, cell, generation, "mustangs")
             g_losses = [losses.BASE_LOSSES[int(torch.randint(3, (1,), generator=draw))] for _ in trainee_g]
@@ -312,9 +314,9 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         best = [min(generators, key=lambda i: i.fitness)] + [
             min((ind for ind, c in zip(all_g, owner_g) if c == other), key=lambda i: i.fitness)
             for other in hood[1:]]
+        best_nets = _modules(config, shape, best, "g", device)
         weights, score, accepted, details = own.mixture_weights, None, False, {}
         if scorer is not None:
-            best_nets = _modules(config, shape, best, "g", device)
             z_score = best_nets[0].latent(config.score.score_sample_size,
                                           generator(seed, cell, generation, "score-noise"))
             score_of = lambda w: scorer.score(mixture.sample(best_nets, w, z_score))
@@ -329,9 +331,8 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
     artifacts = {}
     if samples_due(config, generation + 1):
         from lpz.sampling import preview_png
-        preview_nets = _modules(config, shape, best, "g", device)
-        z = preview_nets[0].latent(PREVIEW_SAMPLES, generator(seed, cell, generation, "preview"))
-        artifacts["samples.png"] = preview_png(mixture.sample(preview_nets, weights, z).cpu(),
+        z = best_nets[0].latent(PREVIEW_SAMPLES, generator(seed, cell, generation, "preview"))
+        artifacts["samples.png"] = preview_png(mixture.sample(best_nets, weights, z).cpu(),
                                                config.dataloader.dataset_name,
                                                f"generation {generation + 1}, cell {cell}")
 
