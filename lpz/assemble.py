@@ -35,7 +35,7 @@ def assemble(store: Store, run_id: str, device: str = "cpu") -> dict:
     seed, n = config.general.seed, config.score.final_sample_size
     dataset = run_dataset(run)
     shape = dataset.shape
-    scorer = make_scorer(config, dataset, device)
+    scorer = make_scorer(config, dataset, device, sample_size=n)
     publics = repaired(run, lambda: {c: run.read_public(last, c, shape) for c in grid.cells},
                        device, attempts=grid.size + 1)
     best = {c: publics[c].best_generator() for c in grid.cells}

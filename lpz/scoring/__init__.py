@@ -39,13 +39,16 @@ class Scorer:
 _scorers: dict[tuple, Scorer] = {}
 
 
-def make_scorer(config, dataset, device: str = "cpu") -> Scorer | None:
-    """The scorer a run trains with, built once per process; None when scoring is off."""
+def make_scorer(config, dataset, device: str = "cpu", sample_size: int | None = None) -> Scorer | None:
+    """The scorer a run trains with, built once per process; None when scoring is off.
+
+    Details a scorer does not fix the size of (TVD) are measured on sample_size samples, by
+    default the run's score_sample_size."""
     if config.score.type == "none":
         return None
     scorer = scorer_for(dataset, device)
     if scorer.extra is not None and scorer.extra_samples == 0:
-        return replace(scorer, extra_samples=config.score.score_sample_size)
+        return replace(scorer, extra_samples=sample_size or config.score.score_sample_size)
     return scorer
 
 
