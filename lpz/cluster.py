@@ -8,6 +8,7 @@ once however many workers notice it is due:
     lpz:active                  set of {"store", "run"} JSON strings
     lpz:sent:<run>:<g>:<cell>   a cell task of generation g was sent (SET NX)
     lpz:assemble:<run>          the mixture assembly was sent
+    lpz:generation:<run>        the last complete generation seen (a hint: listing starts there)
     lpz:supervise:<run>         one supervisor per run per lease period
 
 After every commit, the task that committed calls advance(): when its
@@ -87,19 +88,38 @@ class Cluster:
         _send(self.app, "lpz.train_cell", store=run.store.url, run_id=run.id, generation=generation, cell=cell)
         return True
 
-    def advance(self, run: Run) -> None:
-        """Send whatever is due: the cells of the first incomplete generation, or the assembly."""
+    def advance(self, run: Run, committed_generation: int | None = None) -> None:
+        """Send whatever is due: the cells of the first incomplete generation, or the assembly.
+
+        A task that has just committed a cell of committed_generation passes it, so only that
+        generation is listed (a run's full listing grows with its length)."""
         if run.control() or run.finished():
             return
-        committed = run.committed_cells()
-        complete = run.last_complete_generation(committed)
+        if committed_generation is None:
+            complete = self.complete_generation(run)
+        elif len(run.committed_in(committed_generation)) < run.grid.size:
+            return  # the barrier has not fallen; the generation's other cells were sent with it
+        else:
+            complete = committed_generation
+        self.redis.set(f"lpz:generation:{run.id}", complete, ex=SENT_TTL)
         if complete >= run.generations:
             if self.redis.set(f"lpz:assemble:{run.id}", time.time(), nx=True, ex=SENT_TTL):
                 _send(self.app, "lpz.assemble", store=run.store.url, run_id=run.id)
             return
+        done = run.committed_in(complete + 1)
         for cell in run.grid.cells:
-            if cell not in committed.get(complete + 1, set()):
+            if cell not in done:
                 self.send_cell(run, complete, cell)
+
+    def complete_generation(self, run: Run) -> int:
+        """The run's last complete generation, listing from the last one Redis remembers."""
+        hint = int(self.redis.get(f"lpz:generation:{run.id}") or 0)
+        if hint and len(run.committed_in(hint)) < run.grid.size:
+            return run.last_complete_generation()  # the hint is stale: list everything once
+        complete = hint
+        while complete < run.generations and len(run.committed_in(complete + 1)) == run.grid.size:
+            complete += 1
+        return complete
 
     # ---------------------------------------------------------------- run lifecycle
 
@@ -116,7 +136,7 @@ class Cluster:
         run.clear_control()
         for key in self.redis.scan_iter(f"lpz:sent:{run.id}:*"):
             self.redis.delete(key)
-        self.redis.delete(f"lpz:assemble:{run.id}")
+        self.redis.delete(f"lpz:assemble:{run.id}", f"lpz:generation:{run.id}")
         self.submit(run)
 
     def fail(self, run: Run, error: BaseException, generation: int, cell: int, worker: str) -> None:
@@ -145,12 +165,12 @@ class Cluster:
         if run.control() or run.finished():
             self.redis.srem(ACTIVE, _entry(run))
             return []
-        committed = run.committed_cells()
-        complete = run.last_complete_generation(committed)
+        complete = self.complete_generation(run)
         resent = []
         if complete < run.generations:
+            done = run.committed_in(complete + 1)
             for cell in run.grid.cells:
-                if cell in committed.get(complete + 1, set()):
+                if cell in done:
                     continue
                 lease = read_lease(run, complete + 1, cell)
                 if lease and lapsed(lease, now):

@@ -85,8 +85,10 @@ class Run:
     @classmethod
     def open(cls, store: Store, run_id: str) -> "Run":
         run = cls(store, check_run_id(run_id))
-        if not store.exists(run.key("run.json")):
-            raise RunNotFound(f"no run {run_id!r} in store {store.url}; `lpz list` shows the runs there")
+        try:
+            run.__dict__["info"] = store.get_json(run.key("run.json"))  # the cached_property, read once
+        except ObjectMissing:
+            raise RunNotFound(f"no run {run_id!r} in store {store.url}; `lpz list` shows the runs there") from None
         return run
 
     @cached_property
@@ -126,6 +128,12 @@ class Run:
             if parts[-1] == "metrics.json":
                 done.setdefault(int(parts[3]), set()).add(int(parts[5]))
         return done
+
+    def committed_in(self, generation: int) -> set[int]:
+        """The cells whose given generation is committed, from a listing of that generation alone."""
+        prefix = self.key("gen", generation, "cell") + "/"
+        return {int(key[len(prefix):].split("/")[0]) for key in self.store.list(prefix)
+                if key.endswith("/metrics.json")}
 
     def last_complete_generation(self, committed: dict[int, set[int]] | None = None) -> int:
         committed = self.committed_cells() if committed is None else committed

@@ -38,7 +38,7 @@ def train_cell(self, store: str, run_id: str, generation: int, cell: int) -> dic
         else:
             with Lease(run, generation + 1, cell, task=self.request.id or ""):
                 metrics = work.train_cell(run.store, run_id, generation, cell, process_device["device"])
-        Cluster(app).advance(run)
+        Cluster(app).advance(run, generation + 1)
     except Exception as error:
         if self.request.retries < self.max_retries:
             log.warning("run %s generation %d cell %d: %s; retrying", run_id, generation + 1, cell, error)
