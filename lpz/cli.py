@@ -46,8 +46,6 @@ def _open_run(run_id: str, store: Optional[str]):
     return Run.open(open_store(store_url(store)), run_id)
 
 
-
-
 # ------------------------------------------------------------------ run
 
 def _load_run_config(config: Path, generations: int | None, seed: int | None):
@@ -92,10 +90,10 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
                   f"{total_gens} generations, {n_workers} worker process{'es' if n_workers > 1 else ''}")
     done = sum(len(c) for g, c in the_run.committed_cells().items() if g <= total_gens)
     start = time.perf_counter()
-    latest = {"score": None}
+    best = {"score": None}
 
     progress = Progress(TextColumn("[bold]gen {task.fields[gen]}/{task.fields[gens]}"), BarColumn(),
-                        MofNCompleteColumn(), TextColumn("cells  score {task.fields[score]}"),
+                        MofNCompleteColumn(), TextColumn("cells  best score {task.fields[score]}"),
                         TimeElapsedColumn(), console=console, transient=False)
 
     board = _tensorboard(tensorboard, the_run)
@@ -105,9 +103,10 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
             board.cell(generation, cell, metrics)
             if sum(g == generation for g, _ in board.written) == grid.size:
                 board.generation_done(generation)
-        if metrics.get("score") is not None:
-            latest["score"] = metrics["score"] if latest["score"] is None else min(latest["score"], metrics["score"])
-        progress.update(task, advance=1, gen=generation, score=_fmt(metrics.get("score")))
+        score = metrics.get("score")
+        if score is not None and (best["score"] is None or score < best["score"]):
+            best["score"] = score
+        progress.update(task, advance=1, gen=generation, score=_fmt(best["score"]))
         logging.getLogger("lpz").info("generation %d cell %d committed, score %s", generation, cell,
                                       _fmt(metrics.get("score")))
 
@@ -147,13 +146,9 @@ def _tensorboard(folder: Path | None, the_run):
 
 
 def _print_result(the_run, result: dict, seconds: float) -> None:
+    from lpz.status_view import mixture_summary
     where = the_run.store.url.removeprefix("file://") + f"/runs/{the_run.id}/"
-    score = result.get("score")
-    summary = f"mixture of cell {result['best_cell']}"
-    if score is not None:
-        summary += f" scores {_fmt(score)} (FID, lower is better)"
-    extra = _details(result.get("details", {}))
-    console.print(f"[green]done[/] in {seconds:.0f} s: {summary}" + (f"; {extra}" if extra else ""))
+    console.print(f"[green]done[/] in {seconds:.0f} s: {mixture_summary(result)}")
     console.print(f"results: {where}")
     console.print(f"next:    lpz sample {the_run.id}" + _store_flag(the_run))
 

@@ -39,6 +39,14 @@ def sparkline(values: list[float]) -> str:
     return "".join(SPARKS[round((v - low) / span * (len(SPARKS) - 1))] for v in values)
 
 
+def mixture_summary(m: dict) -> str:
+    """A run's result (its mixture.json) in words."""
+    where = f"cell {m['best_cell']}" if m.get("best_cell") is not None else "the whole grid"
+    line = f"mixture of {where}" + (f" scores {fmt(m['score'])}" if m.get("score") is not None else " (not scored)")
+    extra = details(m.get("details", {}))
+    return line + (f"; {extra}" if extra else "")
+
+
 def headline(info: dict) -> Text:
     grid = info["grid"]
     return Text.assemble((info["id"], "bold"), f"  {info['dataset']} / {info['network']}, "
@@ -49,11 +57,7 @@ def state_line(info: dict) -> Text:
     state, grid = info["state"], info["grid"]
     progress = f"{info['generation']}/{info['generations']} generations"
     if state == "finished":
-        m = info["mixture"]
-        extra = details(m.get("details", {}))
-        where = f"cell {m['best_cell']}" if m.get("best_cell") is not None else "the whole grid"
-        return Text.assemble(("finished", "green"), f": {progress}; mixture of {where} scores {fmt(m['score'])}"
-                             + (f"; {extra}" if extra else ""))
+        return Text.assemble(("finished", "green"), f": {progress}; {mixture_summary(info['mixture'])}")
     if state == "failed":
         c = info["control"]
         return Text.assemble(("failed", "red"), f" at generation {c.get('generation')} cell {c.get('cell')} "
