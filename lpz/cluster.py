@@ -26,7 +26,7 @@ import time
 import traceback
 
 from lpz.errors import UserError
-from lpz.leases import lapsed, lease_seconds, read_lease
+from lpz.leases import assembly_lease, cell_lease, lapsed, lease_seconds, read_lease
 from lpz.runs import Run
 from lpz.store import open_store
 
@@ -172,15 +172,22 @@ class Cluster:
             for cell in run.grid.cells:
                 if cell in done:
                     continue
-                lease = read_lease(run, complete + 1, cell)
-                if lease and lapsed(lease, now):
-                    log.warning("run %s: the lease of generation %d cell %d held by %s lapsed; sending it again",
-                                run.id, complete + 1, cell, lease.get("worker"))
-                    run.store.delete(run.cell_key(complete + 1, cell, "lease.json"))
+                if self._lapsed(run, cell_lease(run, complete + 1, cell), now):
                     self.send_cell(run, complete, cell, again=True)
                     resent.append(cell)
+        elif self._lapsed(run, assembly_lease(run), now):
+            self.redis.delete(f"lpz:assemble:{run.id}")  # advance() below sends the assembly again
         self.advance(run)
         return resent
+
+    def _lapsed(self, run: Run, key: str, now: float | None) -> bool:
+        """Whether the lease at key lapsed (its holder died); a lapsed lease is removed."""
+        lease = read_lease(run, key)
+        if not (lease and lapsed(lease, now)):
+            return False
+        log.warning("run %s: the lease %s held by %s lapsed; sending its task again", run.id, key, lease.get("worker"))
+        run.store.delete(key)
+        return True
 
     def supervise_all(self) -> None:
         period = lease_seconds()

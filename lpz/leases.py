@@ -1,6 +1,7 @@
 """Leases: a running cell task says so in the store, and keeps saying it.
 
-    runs/<id>/gen/<g>/cell/<c>/lease.json   {"worker", "task", "started", "renewed"}
+    runs/<id>/gen/<g>/cell/<c>/lease.json   {"worker", "task", "started", "renewed", "period"}
+    runs/<id>/mixture/lease.json            the same, while the final mixture is assembled
 
 The task renews its lease every few seconds while it works. A lease that has
 not been renewed for LAPSE_PERIODS periods belongs to a task that died with
@@ -29,13 +30,17 @@ def lease_seconds() -> float:
     return float(os.environ.get("LPZ_LEASE_SECONDS", "5"))
 
 
-def lease_key(run: Run, generation: int, cell: int) -> str:
+def cell_lease(run: Run, generation: int, cell: int) -> str:
     return run.cell_key(generation, cell, "lease.json")
 
 
-def read_lease(run: Run, generation: int, cell: int) -> dict | None:
+def assembly_lease(run: Run) -> str:
+    return run.key("mixture", "lease.json")
+
+
+def read_lease(run: Run, key: str) -> dict | None:
     try:
-        return run.store.get_json(lease_key(run, generation, cell))
+        return run.store.get_json(key)
     except (ObjectMissing, ValueError):
         return None
 
@@ -50,10 +55,10 @@ def worker_name() -> str:
 
 
 class Lease:
-    """Hold the lease of one cell-generation while the block runs; renew it in a thread."""
+    """Hold a lease (a cell-generation's, or the assembly's) while the block runs; renew it in a thread."""
 
-    def __init__(self, run: Run, generation: int, cell: int, task: str = "", period: float | None = None):
-        self.run, self.key = run, lease_key(run, generation, cell)
+    def __init__(self, run: Run, key: str, task: str = "", period: float | None = None):
+        self.run, self.key = run, key
         self.period = period or lease_seconds()
         self.record = {"worker": worker_name(), "task": task, "started": time.time(), "period": self.period}
         self._stop = threading.Event()

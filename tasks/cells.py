@@ -11,7 +11,7 @@ import time
 
 from lpz.celery import app, process_device
 from lpz.cluster import Cluster
-from lpz.leases import Lease, worker_name
+from lpz.leases import Lease, assembly_lease, cell_lease, worker_name
 from lpz.runs import Run
 from lpz.store import open_store
 from lpz import work
@@ -36,7 +36,7 @@ def train_cell(self, store: str, run_id: str, generation: int, cell: int) -> dic
         if run.committed(generation + 1, cell):
             metrics = run.metrics(generation + 1, cell)
         else:
-            with Lease(run, generation + 1, cell, task=self.request.id or ""):
+            with Lease(run, cell_lease(run, generation + 1, cell), task=self.request.id or ""):
                 metrics = work.train_cell(run.store, run_id, generation, cell, process_device["device"])
         Cluster(app).advance(run, generation + 1)
     except Exception as error:
@@ -60,7 +60,8 @@ def assemble(self, store: str, run_id: str) -> dict:
 
     run = Run.open(open_store(store), run_id)
     try:
-        result = assemble_mixture(run.store, run_id, process_device["device"])
+        with Lease(run, assembly_lease(run), task=self.request.id or ""):
+            result = assemble_mixture(run.store, run_id, process_device["device"])
     except Exception as error:
         if self.request.retries < self.max_retries:
             raise self.retry(exc=error, countdown=_backoff(self.request.retries))

@@ -76,3 +76,15 @@ def start_workers(cluster_env, tmp_path):
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def cluster(redis_url):
+    """lpz's Cluster on the test broker database, in this process (no workers)."""
+    import redis
+    from lpz.celery import app
+    from lpz.cluster import Cluster
+    broker = redis.Redis.from_url(f"{redis_url}/{TEST_DB}")
+    broker.flushdb()
+    app.conf.broker_url = f"{redis_url}/{TEST_DB}"  # this process imported lpz.celery with the default URL
+    return Cluster(app, broker)

@@ -185,22 +185,15 @@ def test_a_task_that_keeps_failing_marks_the_run_failed(tmp_path, cluster_env, s
     assert "failed" in status and "train-images-idx3-ubyte" in status
 
 
-def test_messages_are_json_and_show_run_generation_and_cell_to_monitors(tmp_path, cluster_env, s3_bucket):
+def test_messages_are_json_and_show_run_generation_and_cell_to_monitors(s3_bucket, cluster):
     """What Flower shows of a task: its name and a readable line of its arguments; the body is JSON."""
     import base64
     import json
 
-    import redis
-
-    from lpz.cluster import Cluster
-
     store = open_store(f"s3://{s3_bucket}")
     run = Run.create(store, validate(tiny()), run_id="shown")
-    broker = redis.Redis.from_url(cluster_env["LPZ_BROKER_URL"])
-    from lpz.celery import app
-    app.conf.broker_url = cluster_env["LPZ_BROKER_URL"]  # this process imported lpz.celery with the default
-    Cluster(app, broker).send_cell(run, 2, 1)
-    message = json.loads(broker.lpop("gpu"))
+    cluster.send_cell(run, 2, 1)
+    message = json.loads(cluster.redis.lpop("gpu"))
     assert message["content-type"] == "application/json"
     headers = message["headers"]
     assert headers["task"] == "lpz.train_cell"

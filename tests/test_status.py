@@ -3,7 +3,7 @@ import json
 
 from lpz.config import validate
 from lpz.embedded import run_embedded
-from lpz.leases import Lease
+from lpz.leases import Lease, cell_lease
 from lpz.runs import Run
 from lpz.store import LocalStore
 from lpz.work import train_cell
@@ -37,7 +37,7 @@ def test_status_of_a_run_half_way_through_a_generation(tmp_path):
     run = Run.create(store, validate(tiny()), run_id="half")
     for cell in (0, 1):
         train_cell(store, run.id, 0, cell)
-    with Lease(run, 1, 2, task="t-1", period=30):
+    with Lease(run, cell_lease(run, 1, 2), task="t-1", period=30):
         info = status_json("half", tmp_path)
         shown = lpz("status", "half", "--store", tmp_path).stdout
     assert info["state"] == "in progress" and info["generation"] == 0 and info["next_generation_cells_done"] == 2

@@ -1,0 +1,73 @@
+"""The supervisor every worker runs: it sends again what a dead worker held (real Redis, no workers)."""
+import base64
+import json
+import time
+
+from lpz.config import validate
+from lpz.embedded import run_embedded
+from lpz.leases import assembly_lease, cell_lease
+from lpz.runs import Run
+from lpz.store import LocalStore
+from tests.helpers import tiny
+
+
+def queued(broker) -> list[tuple[str, dict]]:
+    messages = [json.loads(raw) for raw in broker.lrange("gpu", 0, -1)]
+    return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[1]) for m in messages]
+
+
+def lapsed_lease(run: Run, key: str) -> None:
+    long_ago = time.time() - 600
+    run.store.put_json(key, {"worker": "dead-node", "task": "t", "started": long_ago, "renewed": long_ago,
+                             "period": 1})
+
+
+def finished_run(tmp_path) -> Run:
+    store = LocalStore(tmp_path)
+    run = Run.create(store, validate(tiny()), run_id="supervised")
+    run_embedded(store, run.id, workers=1)
+    return run
+
+
+def test_a_cell_whose_lease_lapsed_is_sent_again(tmp_path, cluster):
+    run = finished_run(tmp_path)
+    run.store.delete(run.key("mixture", "mixture.json"))
+    run.uncommit(2, 3)                                  # generation 2 of cell 3 was in flight...
+    lapsed_lease(run, cell_lease(run, 2, 3))            # ...on a worker that died
+    cluster.redis.set("lpz:sent:supervised:1:3", 1)     # and it had been sent
+
+    assert cluster.supervise(run) == [3]
+    assert queued(cluster.redis) == [("lpz.train_cell", {"store": run.store.url, "run_id": "supervised",
+                                                          "generation": 1, "cell": 3})]
+    assert not run.store.exists(cell_lease(run, 2, 3))  # the stale lease is gone
+    assert cluster.supervise(run) == []                 # and the cell is not sent twice
+
+
+def test_a_live_lease_is_left_alone(tmp_path, cluster):
+    run = finished_run(tmp_path)
+    run.store.delete(run.key("mixture", "mixture.json"))
+    run.uncommit(2, 0)
+    now = time.time()
+    run.store.put_json(cell_lease(run, 2, 0), {"worker": "busy-node", "started": now, "renewed": now, "period": 5})
+    cluster.redis.set("lpz:sent:supervised:1:0", 1)
+    assert cluster.supervise(run) == [] and queued(cluster.redis) == []
+
+
+def test_an_assembly_whose_lease_lapsed_is_sent_again(tmp_path, cluster):
+    run = finished_run(tmp_path)
+    run.store.delete(run.key("mixture", "mixture.json"))
+    cluster.redis.set("lpz:assemble:supervised", 1)
+    lapsed_lease(run, assembly_lease(run))
+    cluster.supervise(run)
+    assert queued(cluster.redis) == [("lpz.assemble", {"store": run.store.url, "run_id": "supervised"})]
+
+
+def test_a_generation_complete_but_never_advanced_is_advanced(tmp_path, cluster):
+    """The task that committed the last cell died before sending the next generation."""
+    store = LocalStore(tmp_path)
+    run = Run.create(store, validate(tiny()), run_id="stalled")
+    from lpz.work import train_cell
+    for cell in run.grid.cells:
+        train_cell(store, run.id, 0, cell)
+    cluster.supervise(run)
+    assert sorted(kwargs["cell"] for task, kwargs in queued(cluster.redis) if kwargs["generation"] == 1) == [0, 1, 2, 3]
