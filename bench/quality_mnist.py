@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from lpz.config import load_config
 from lpz.embedded import run_embedded
 from lpz.runs import Run
@@ -29,8 +31,10 @@ from lpz.store import LocalStore
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def train(grid: str, generations: int, workers: int | None, root: Path) -> tuple[list[dict], dict]:
-    config = load_config(ROOT / "configs" / "neurips2018" / f"mnist-{grid}.yml", {"trainer.generations": generations})
+def train(grid: str, generations: int, workers: int | None, root: Path,
+          overrides: dict) -> tuple[list[dict], dict]:
+    config = load_config(ROOT / "configs" / "neurips2018" / f"mnist-{grid}.yml",
+                         {"trainer.generations": generations, **overrides})
     store = LocalStore(root / grid)
     run = Run.create(store, config)
     start = time.perf_counter()
@@ -71,18 +75,22 @@ def main() -> None:
     parser.add_argument("--grids", default="1x1,2x2")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key of every run, e.g. trainer.params.enable_selection=true")
     args = parser.parse_args()
+    overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
 
     args.out.mkdir(parents=True, exist_ok=True)
     rows, finals = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for grid in args.grids.split(","):
-            grid_rows, final = train(grid, args.generations, args.workers, Path(tmp))
+            grid_rows, final = train(grid, args.generations, args.workers, Path(tmp), overrides)
             rows += grid_rows
             finals.append(final)
             print(f"{grid}: FID {final['fid']:.2f}, TVD {final['tvd']:.3f} after {args.generations} generations "
                   f"({final['seconds'] / 60:.1f} min)", flush=True)
-    csv_path, png_path = args.out / "quality_mnist.csv", args.out / "quality_mnist.png"
+    stem = "quality_mnist" + "".join(f"-{k.split('.')[-1]}={v}" for k, v in overrides.items())
+    csv_path, png_path = args.out / f"{stem}.csv", args.out / f"{stem}.png"
     with open(csv_path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
