@@ -49,7 +49,7 @@ def reference_states(tmp_path: Path, config: Path) -> dict[int, bytes]:
 
 
 def test_submit_completes_and_matches_lpz_run(tmp_path, cluster_env, start_workers, s3_bucket):
-    start_workers(2)
+    workers = start_workers(2)
     config = write_config(tmp_path / "tiny.yml")
     store = f"s3://{s3_bucket}"
     run_id = submit(config, store, cluster_env)  # the submitting process exits here; the run goes on
@@ -62,6 +62,13 @@ def test_submit_completes_and_matches_lpz_run(tmp_path, cluster_env, start_worke
     assert (tmp_path / "samples" / "samples.png").is_file() and (tmp_path / "samples" / "samples.npy").is_file()
 
     assert final_states(run) == reference_states(tmp_path, config)
+
+    # Workers log one line as each task starts and one as it ends, with run, generation, cell, seconds, score.
+    logs = "".join(w.log.read_text() for w in workers)
+    for cell in range(4):
+        assert f"run {run_id} generation 1 cell {cell}: start on cpu" in logs
+        assert f"run {run_id} generation {GENERATIONS} cell {cell}: done in " in logs
+    assert f"run {run_id}: finished, mixture of cell" in logs
 
 
 def test_a_worker_killed_mid_task_costs_only_time(tmp_path, cluster_env, start_workers, s3_bucket):
