@@ -23,7 +23,7 @@ from PIL import Image
 from lpz import __version__, report_figures as figures
 from lpz.errors import UserError
 from lpz.runs import Run
-from lpz.status import run_status
+from lpz.status import generation_seconds, run_status
 from lpz.status_view import details, fmt, state_line
 
 PICTURES = ("score.png", "heatmap.png", "lr.png", "weights.png", "phases.png", "samples.png")
@@ -125,7 +125,7 @@ def draw(record: RunRecord, heatmap_generations: list[int]) -> dict[str, bytes]:
     pictures["lr.png"] = figures.learning_rates(metrics, run.grid.size)
     if final:
         pictures["weights.png"] = figures.mixture_weights(final)
-    pictures["phases.png"] = figures.timings(metrics, wall_seconds(metrics))
+    pictures["phases.png"] = figures.timings(metrics, generation_seconds(metrics))
     samples = sample_pictures(record)
     if samples:
         pictures["samples.png"] = figures.sample_sheet(samples)
@@ -134,19 +134,6 @@ def draw(record: RunRecord, heatmap_generations: list[int]) -> dict[str, bytes]:
 
 def _scored(metrics: figures.Metrics) -> bool:
     return any(m.get("score") is not None for by_cell in metrics.values() for m in by_cell.values())
-
-
-def wall_seconds(metrics: figures.Metrics) -> dict[int, float]:
-    """generation -> seconds from the previous generation's last commit (the first's first start) to its own."""
-    spans, previous = {}, None
-    for g, by_cell in sorted(metrics.items()):
-        last = max((m["committed_at"] for m in by_cell.values() if "committed_at" in m), default=None)
-        if previous is None and g == 1:
-            previous = min((m["started_at"] for m in by_cell.values() if "started_at" in m), default=None)
-        if last is not None and previous is not None:
-            spans[g] = last - previous
-        previous = last
-    return spans
 
 
 def sample_pictures(record: RunRecord) -> list[tuple[str, bytes]]:
@@ -324,7 +311,7 @@ def _timings_section(record: RunRecord, pictures: dict[str, bytes]) -> str:
     everything = sum(totals.values()) or 1.0
     rows = "".join(f"<tr><td>{_e(phase)}</td><td>{seconds:.1f}</td><td>{seconds / count:.3f}</td>"
                    f"<td>{100 * seconds / everything:.1f}%</td></tr>" for phase, seconds in totals.items())
-    wall = wall_seconds(record.metrics)
+    wall = generation_seconds(record.metrics)
     span = _span(record.metrics)
     summary = [f"{count} cell-generations committed"]
     if span is not None:

@@ -72,11 +72,22 @@ def _best(history: list[dict]) -> dict | None:
             "trend": [h["best_score"] for h in scored[-30:]]}
 
 
+def generation_seconds(metrics: dict) -> dict[int, float]:
+    """generation -> seconds from the previous generation's last commit (the first's first start) to its own."""
+    spans, previous = {}, None
+    for g, by_cell in sorted(metrics.items()):
+        last = max((m["committed_at"] for m in by_cell.values() if "committed_at" in m), default=None)
+        if previous is None and g == 1:
+            previous = min((m["started_at"] for m in by_cell.values() if "started_at" in m), default=None)
+        if last is not None and previous is not None:
+            spans[g] = last - previous
+        previous = last
+    return spans
+
+
 def _timing(metrics: dict, complete: int, generations: int, size: int) -> dict:
-    """Seconds per generation (from the commit times) and an estimate of the time left."""
-    ends = [max(m.get("committed_at", 0.0) for m in metrics[g].values()) for g in range(1, complete + 1)]
-    starts = [min(m.get("started_at", m.get("committed_at", 0.0)) for m in metrics[1].values())] if metrics.get(1) else []
-    spans = [b - a for a, b in zip(starts + ends, ends)]
+    """Seconds per generation (from the commit times; the last ten complete ones) and the time left."""
+    spans = [seconds for g, seconds in sorted(generation_seconds(metrics).items()) if g <= complete]
     per_generation = statistics.fmean(spans[-10:]) if spans else None
     left = None
     if per_generation is not None and complete < generations:
