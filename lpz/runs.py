@@ -223,10 +223,23 @@ class Run:
     def all_metrics(self) -> dict[int, dict[int, dict]]:
         """generation -> cell -> metrics, for every committed cell-generation.
 
-        Committed metrics do not change, so each is read once per Run object (watchers poll this)."""
+        Committed metrics do not change, so each is read once per Run object; after the first call
+        only the generations not yet complete are listed again (watchers poll this on long runs)."""
         cache = self.__dict__.setdefault("_metrics", {})
+        if not cache:
+            committed = self.committed_cells()
+        else:
+            committed: dict[int, set[int]] = {}
+            for g, c in cache:
+                committed.setdefault(g, set()).add(c)
+            g = 1
+            while len(committed.get(g, ())) == self.grid.size:
+                g += 1
+            while cells := self.committed_in(g):  # the generations still filling, and any after them
+                committed[g] = committed.get(g, set()) | cells
+                g += 1
         result: dict[int, dict[int, dict]] = {}
-        for g, cells in sorted(self.committed_cells().items()):
+        for g, cells in sorted(committed.items()):
             for c in sorted(cells):
                 if (g, c) not in cache:
                     try:

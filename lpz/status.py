@@ -17,7 +17,6 @@ STATES = ("finished", "failed", "cancelled", "in progress")
 
 
 def run_status(run: Run) -> dict:
-    keys = run.store.list(run.key("gen") + "/")
     metrics = run.all_metrics()
     size, generations = run.grid.size, run.generations
     complete = 0
@@ -42,7 +41,7 @@ def run_status(run: Run) -> dict:
         "timing": _timing(metrics, complete, generations, size),
         "history": history,
         "best": _best(history),
-        "cells": _cells(run, keys, metrics, complete, control),
+        "cells": _cells(run, metrics, complete, control),
         "control": control,
         "mixture": run.store.get_json(run.key("mixture", "mixture.json")) if state == "finished" else None,
     }
@@ -96,12 +95,12 @@ def _timing(metrics: dict, complete: int, generations: int, size: int) -> dict:
     return {"seconds_per_generation": per_generation, "seconds_left": left}
 
 
-def _cells(run: Run, keys: list[str], metrics: dict, complete: int, control: dict) -> list[dict]:
+def _cells(run: Run, metrics: dict, complete: int, control: dict) -> list[dict]:
     """Each cell: its state in the generation in progress, its worker, its latest score and rates."""
     current = complete + 1
     leases = {}
     prefix = run.key("gen", current, "cell") + "/"
-    for key in keys:
+    for key in run.store.list(prefix) if complete < run.generations else []:
         if key.startswith(prefix) and key.endswith("/lease.json"):
             try:
                 leases[int(key[len(prefix):].split("/")[0])] = run.store.get_json(key)

@@ -59,3 +59,17 @@ def test_status_of_a_failed_run(tmp_path):
     assert info["cells"][3]["state"] == "failed" and info["cells"][3]["worker"] == "gpu-7"
     shown = lpz("status", "broken", "--store", tmp_path).stdout
     assert "failed at generation 1 cell 3 on gpu-7: UserError: mnist" in shown and "lpz resume broken" in shown
+
+
+def test_a_watcher_sees_new_commits_without_rereading_old_ones(tmp_path):
+    store = LocalStore(tmp_path)
+    run = Run.create(store, validate(tiny()), run_id="watched")
+    for cell in (0, 1):
+        train_cell(store, run.id, 0, cell)
+    watcher = Run.open(store, "watched")
+    assert {g: sorted(c) for g, c in watcher.all_metrics().items()} == {1: [0, 1]}
+    for cell in (2, 3):
+        train_cell(store, run.id, 0, cell)
+    train_cell(store, run.id, 1, 0)
+    (tmp_path / "runs/watched/gen/1/cell/0/metrics.json").unlink()  # read once already: not read again
+    assert {g: sorted(c) for g, c in watcher.all_metrics().items()} == {1: [0, 1, 2, 3], 2: [0]}
