@@ -17,8 +17,6 @@ from lpz.cli_data import data_app
 from lpz.cli_scorer import scorer_app
 from lpz.config import load_config
 from lpz.errors import UserError
-from lpz.status_view import details as _details
-from lpz.status_view import fmt as _fmt
 from lpz.store import open_store, store_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -67,17 +65,17 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
         resume: Optional[str] = typer.Option(None, help="Continue run ID from its last complete generation."),
         tensorboard: Optional[Path] = typer.Option(None, help=TENSORBOARD_HELP)):
     """Train a run on this machine: no Redis, no S3, a process pool over the cells."""
+    if resume and config:
+        raise UserError("give either CONFIG (a new run) or --resume ID, not both")
+    if resume and (generations or seed is not None):
+        raise UserError("--generations and --seed belong to a new run; a resumed run keeps its own")
+    cfg = _load_run_config(config, generations, seed) if config else None  # bad configs fail before torch loads
     from lpz.embedded import Interrupted, default_workers, run_embedded
     from lpz.runs import Run
 
-    if resume and config:
-        raise UserError("give either CONFIG (a new run) or --resume ID, not both")
     if resume:
         the_run = _open_run(resume, store)
-        if generations or seed is not None:
-            raise UserError("--generations and --seed belong to a new run; a resumed run keeps its own")
-    elif config:
-        cfg = _load_run_config(config, generations, seed)
+    elif cfg:
         the_store = open_store(store_url(store, cfg.general.store))
         the_store.check()
         the_run = Run.create(the_store, cfg, config_file=str(config))
@@ -98,6 +96,8 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
 
     board = _tensorboard(tensorboard, the_run)
 
+    from lpz.status_view import fmt
+
     def on_cell(generation, cell, metrics):
         if board:
             board.cell(generation, cell, metrics)
@@ -106,9 +106,9 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
         score = metrics.get("score")
         if score is not None and (best["score"] is None or score < best["score"]):
             best["score"] = score
-        progress.update(task, advance=1, gen=generation, score=_fmt(best["score"]))
+        progress.update(task, advance=1, gen=generation, score=fmt(best["score"]))
         logging.getLogger("lpz").info("generation %d cell %d committed, score %s", generation, cell,
-                                      _fmt(metrics.get("score")))
+                                      fmt(metrics.get("score")))
 
     def on_stop():
         progress.console.print("[yellow]stopping: letting the cells in flight commit "
@@ -200,6 +200,7 @@ def status(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz
 def _follow(the_run, interval: float = 1.0, board=None) -> dict:
     """A progress bar until the run ends; returns its last status."""
     from lpz.status import run_status
+    from lpz.status_view import fmt
 
     cells, total_gens = the_run.grid.size, the_run.generations
     progress = Progress(TextColumn("[bold]gen {task.fields[gen]}/{task.fields[gens]}"), BarColumn(),
@@ -211,7 +212,7 @@ def _follow(the_run, interval: float = 1.0, board=None) -> dict:
         while True:
             done = sum(row["cells_done"] for row in info["history"])
             best = min((row["best_score"] for row in info["history"] if row["best_score"] is not None), default=None)
-            progress.update(task, completed=done, gen=info["generation"], score=_fmt(best))
+            progress.update(task, completed=done, gen=info["generation"], score=fmt(best))
             if board:
                 board.catch_up(the_run)
             if info["state"] in ENDED:
@@ -230,10 +231,10 @@ def submit(config: Path = typer.Argument(..., help="YAML config, e.g. configs/ce
            wait: bool = typer.Option(False, "--wait", help="Show progress until the run ends."),
            tensorboard: Optional[Path] = typer.Option(None, help=TENSORBOARD_HELP + " Implies --wait.")):
     """Send a run to the Celery workers (`celery -A lpz worker -Q gpu`) and print its id."""
+    cfg = _load_run_config(config, generations, seed)  # bad configs fail before torch loads
     from lpz.cluster import Cluster, check_broker
     from lpz.runs import Run
 
-    cfg = _load_run_config(config, generations, seed)
     the_store = open_store(store_url(store, cfg.general.store))
     check_broker()
     the_store.check()
@@ -330,6 +331,7 @@ def score(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz 
     """Score a finished run's mixture on N samples: FID, and TVD where defined (MNIST-like data)."""
     from lpz import sampling
     from lpz.scoring import scorer_for
+    from lpz.status_view import details
     from lpz.work import run_dataset
 
     the_run = _open_run(run_id, store)
@@ -337,7 +339,7 @@ def score(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz 
     scorer = scorer_for(run_dataset(the_run), inception_weights=inception_weights)
     fid = scorer.score(samples)
     # Toy coverage is defined on 2,500 samples; draw() shuffled them, so a prefix is a fair draw.
-    extra = _details(scorer.extra(samples[:scorer.extra_samples or n]) if scorer.extra else {})
+    extra = details(scorer.extra(samples[:scorer.extra_samples or n]) if scorer.extra else {})
     console.print(f"FID {fid:.4g} on {n:,} samples ({scorer.name} features)" + (f"; {extra}" if extra else ""),
                   highlight=False)
 

@@ -1,12 +1,11 @@
-"""What a dataset is, and where datasets live on this machine."""
+"""What a loaded dataset is. (Where datasets live: lpz.data.specs.data_dir, re-exported here.)"""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 import torch
+
+from lpz.data.specs import data_dir  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -36,17 +35,3 @@ class Dataset:
         """All samples, as float32 tensors of at most size samples each."""
         for start in range(0, len(self), size):
             yield self.samples(slice(start, start + size))
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    name: str
-    kind: str                                   # "points" or "images"
-    sample_shape: Callable[[object], tuple]     # dataloader config -> shape of one sample
-    load: Callable[[object, int], Dataset]      # (dataloader config, run seed) -> Dataset
-    summary: str
-
-
-def data_dir() -> Path:
-    """LPZ_DATA_DIR, or ~/.cache/lpz/data."""
-    return Path(os.environ.get("LPZ_DATA_DIR") or Path.home() / ".cache" / "lpz" / "data").expanduser()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lpz.data.base import Dataset, DatasetSpec, data_dir
+from lpz.data.base import Dataset, data_dir
 from lpz.errors import UserError
 
 FILES = {
@@ -59,13 +59,9 @@ def load_idx_dataset(name: str, split: str = "train", folder: Path | None = None
     return Dataset(name, pixels, torch.from_numpy(labels.astype(np.int64)))
 
 
-def _loader(name):
-    return lambda dataloader, seed: load_idx_dataset(name, "train")
+def load_mnist(dataloader=None, seed: int = 0) -> Dataset:
+    return load_idx_dataset("mnist", "train")
 
 
-SPECS = [
-    DatasetSpec("mnist", "images", lambda d: (1, 28, 28), _loader("mnist"),
-                "MNIST handwritten digits, 60,000 training images, 1x28x28"),
-    DatasetSpec("fashion-mnist", "images", lambda d: (1, 28, 28), _loader("fashion-mnist"),
-                "Fashion-MNIST clothing, 60,000 training images, 1x28x28"),
-]
+def load_fashion_mnist(dataloader=None, seed: int = 0) -> Dataset:
+    return load_idx_dataset("fashion-mnist", "train")

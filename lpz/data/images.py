@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from lpz.data.base import Dataset, DatasetSpec, data_dir
+from lpz.data.base import Dataset, data_dir
 from lpz.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -147,11 +147,3 @@ def load_imagefolder(dataloader, seed: int = 0) -> Dataset:
     if not folder.is_dir():
         raise UserError(f"imagefolder: dataloader.path {folder} is not a folder")
     return load_folder("imagefolder", folder, dataloader.image_size, dataloader.crop, recursive=True)
-
-
-SPECS = [
-    DatasetSpec("celeba", "images", lambda d: (3, CELEBA_SIZE, CELEBA_SIZE), load_celeba,
-                "CelebA aligned faces, 202,599 images, centre 178x178 resized to 3x64x64"),
-    DatasetSpec("imagefolder", "images", lambda d: (3, d.image_size, d.image_size), load_imagefolder,
-                "your own images under dataloader.path (jpg, png, bmp, webp), 3 x image_size x image_size"),
-]

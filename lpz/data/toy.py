@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lpz.data.base import Dataset, DatasetSpec
+from lpz.data.base import Dataset
 from lpz.seeding import generator
 
 
@@ -35,16 +35,14 @@ def square_grid(side: int = 5, spacing: float = 2.0, std: float = 0.05) -> Gauss
 MIXTURES = {"gaussian8": ring(), "gaussian25": square_grid()}
 
 
-def _loader(name):
-    def load(dataloader, seed):
-        points = MIXTURES[name].sample(dataloader.n_samples, generator(seed, "dataset", name))
-        return Dataset(name, points)
-    return load
+def _load(name: str, dataloader, seed: int) -> Dataset:
+    points = MIXTURES[name].sample(dataloader.n_samples, generator(seed, "dataset", name))
+    return Dataset(name, points)
 
 
-SPECS = [
-    DatasetSpec("gaussian8", "points", lambda d: (2,), _loader("gaussian8"),
-                "8 Gaussians on a circle of radius 2, std 0.02"),
-    DatasetSpec("gaussian25", "points", lambda d: (2,), _loader("gaussian25"),
-                "25 Gaussians on a 5x5 grid with spacing 2, std 0.05"),
-]
+def load_gaussian8(dataloader, seed: int) -> Dataset:
+    return _load("gaussian8", dataloader, seed)
+
+
+def load_gaussian25(dataloader, seed: int) -> Dataset:
+    return _load("gaussian25", dataloader, seed)

@@ -5,8 +5,6 @@ import io
 import json
 from abc import ABC, abstractmethod
 
-import torch
-
 
 class Store(ABC):
     url: str
@@ -49,6 +47,7 @@ class Store(ABC):
 
 
 def tensor_bytes(value) -> bytes:
+    import torch
     buffer = io.BytesIO()
     torch.save(value, buffer)
     return buffer.getvalue()
@@ -56,4 +55,5 @@ def tensor_bytes(value) -> bytes:
 
 def tensors_from(data: bytes):
     """Plain tensors and containers only: nothing is unpickled."""
+    import torch
     return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
