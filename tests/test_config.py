@@ -316,3 +316,12 @@ def test_a_fresh_lpz_process_prints_the_same_line_as_the_forked_runs(cli_results
     assert fresh.stderr.startswith(f"error: {path}: trainer.params.tournament_size: 7 exceeds the 5 individuals "
                                    f"of a neighbourhood")
     assert list(tmp_path.iterdir()) == []  # a refused config leaves nothing behind
+
+
+def test_the_cli_and_the_config_load_without_torch():
+    """So a bad config or --help answers at once, not after torch's import (seconds)."""
+    import subprocess
+    import sys
+    probe = "import sys, lpz.cli, lpz.config, lpz.store; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
