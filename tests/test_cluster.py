@@ -150,8 +150,9 @@ def test_a_damaged_checkpoint_is_detected_and_recomputed(tmp_path, cluster_env, 
     run.uncommit(3, 0)
     run.store.delete(run.key("mixture", "mixture.json"))
 
-    lpz("resume", run.id, "--store", store, env=cluster_env)
-    run = wait_until_ended(store, run.id)
+    resumed = lpz("resume", run.id, "--store", store, "--wait", env=cluster_env)
+    assert "finished: 3/3 generations" in resumed.stdout  # --wait follows the run to its end
+    run = Run.open(open_store(store), run.id)
     assert run.finished()
     assert run.store.get(key) == good  # recomputed, byte for byte
     assert final_states(run) == reference_states(tmp_path, config)
