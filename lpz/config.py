@@ -342,7 +342,7 @@ def check_combinations(config: Config):
     params = config.trainer.params
     cells = neighbourhood_size(config)
     population = params.population_size * cells
-    if params.tournament_size > population:
+    if params.enable_selection and params.tournament_size > population:  # without selection it is unused
         yield (("trainer", "params", "tournament_size"),
                f"{params.tournament_size} exceeds the {population} individuals of a neighbourhood "
                f"(population_size {params.population_size} x {cells} cells); use at most {population}, "
