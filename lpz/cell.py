@@ -96,6 +96,16 @@ def evaluate(generators, discriminators, real, z, loss: str, mode: str) -> tuple
     return ([_aggregate(row, mode) for row in g_losses], [_aggregate(row, mode) for row in d_losses])
 
 
+def _adopt(individual: Individual, own: bool, local: Individual, migrant_adam: str) -> Individual:
+    """The copy a cell trains. A copy of its own individual keeps its Adam state; a neighbour's arrives
+    without one (public states carry none) and starts Adam afresh, or with migrant_adam "own" takes over
+    the Adam state of the local individual whose place it trains in."""
+    copy = individual.clone(keep_adam=own)
+    if not own and migrant_adam == "own" and local.adam is not None:
+        copy.adam = local.clone().adam
+    return copy
+
+
 def tournament(fitness: list[float], size: int, picks: int, gen: torch.Generator) -> list[int]:
     """Indices of `picks` winners, each the fittest of `size` contestants drawn without replacement."""
     winners = []
@@ -266,10 +276,12 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         else:  # train the own population, against the whole neighbourhood
             pick_g = [i for i, mine in enumerate(is_own_g) if mine]
             pick_d = [i for i, mine in enumerate(is_own_d) if mine]
-        trainee_g = [Trainee(all_g[i].clone(keep_adam=is_own_g[i]), net)
-                     for i, net in zip(pick_g, _modules(config, shape, [all_g[i] for i in pick_g], "g", device))]
-        trainee_d = [Trainee(all_d[i].clone(keep_adam=is_own_d[i]), net)
-                     for i, net in zip(pick_d, _modules(config, shape, [all_d[i] for i in pick_d], "d", device))]
+        trainee_g = [Trainee(_adopt(all_g[i], is_own_g[i], own.generators[k], p.migrant_adam), net)
+                     for k, (i, net) in enumerate(zip(pick_g, _modules(config, shape, [all_g[i] for i in pick_g],
+                                                                       "g", device)))]
+        trainee_d = [Trainee(_adopt(all_d[i], is_own_d[i], own.discriminators[k], p.migrant_adam), net)
+                     for k, (i, net) in enumerate(zip(pick_d, _modules(config, shape, [all_d[i] for i in pick_d],
+                                                                       "d", device)))]
         if loss == "mustangs":
             draw = generator(seed, cell, generation, "mustangs")
             g_losses = [losses.BASE_LOSSES[int(torch.randint(3, (1,), generator=draw))] for _ in trainee_g]

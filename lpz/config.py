@@ -52,6 +52,7 @@ class TrainerParams(Section):
     discriminator_skip_each_nth_step: int = Field(0, ge=0)
     mixture_sigma: float = Field(0.01, ge=0)
     enable_selection: bool = True  # False: train the own population against the whole neighbourhood
+    migrant_adam: Literal["fresh", "own"] = "fresh"  # Adam state of a neighbour's individual selected here
     final_mixture: Literal["neighbourhood", "grid"] = "neighbourhood"
     optimize_mixture: OptimizeMixture = OptimizeMixture()
     fitness: Fitness = Fitness()

@@ -141,3 +141,19 @@ def test_mixture_es_never_keeps_a_worse_score():
 def test_mixture_es_rejects_a_candidate_that_scores_the_same():
     weights, score, accepted = mixture.one_plus_one([0.5, 0.5], 0.1, lambda w: 1.0, generator(9, "es"))
     assert weights == [0.5, 0.5] and score == 1.0 and not accepted
+
+
+# ------------------------------------------------------------------ Adam state of selected copies
+
+def test_selected_copies_keep_or_take_over_adam_state():
+    from lpz.cell import _adopt
+    adam = {"state": {0: {"step": torch.tensor(7.0), "exp_avg": torch.ones(2)}}, "param_groups": []}
+    mine = Individual({"w": torch.zeros(1)}, 0.001, adam=adam, origin=(0, 3))
+    foreign = Individual({"w": torch.ones(1)}, 0.001, adam=None, origin=(1, 3))
+
+    assert _adopt(mine, True, mine, "fresh").adam["state"][0]["step"] == 7.0     # own: its Adam goes with it
+    assert _adopt(foreign, False, mine, "fresh").adam is None                    # a neighbour's starts afresh...
+    taken = _adopt(foreign, False, mine, "own")                                  # ...or takes over the local one's
+    assert taken.weights["w"].item() == 1.0 and taken.adam["state"][0]["step"] == 7.0
+    taken.adam["state"][0]["exp_avg"].add_(1)
+    assert mine.adam["state"][0]["exp_avg"][0] == 1.0                            # a copy, not the same tensors
