@@ -2,13 +2,17 @@
 
 Trains configs/neurips2018/mnist-{1x1,2x2}.yml (four-layer perceptrons, bce, batch 100, Adam 0.0002,
 population 1, tournament 2, mixture sigma 0.01, one epoch per generation) for a given number of
-generations; the single GAN and each cell of the grid get the same number of gradient steps per
-generation. Writes, per grid and generation, the FID and TVD of the best cell's mixture (on
-score_sample_size = 1,000 samples, lpz's MNIST classifier) to CSV, a plot of both to PNG, and prints
-the final mixtures' FID and TVD on 10,000 samples; for grids, also those of the same trained grid
-assembled as the papers' optimised ensemble (every cell's best generator, weights tuned by the ES).
+generations and seeds; the single GAN and each cell of the grid get the same number of gradient steps
+per generation. Writes, per grid, seed and generation, the FID and TVD of the best cell's mixture (on
+score_sample_size = 1,000 samples, lpz's MNIST classifier) to CSV, a plot of both (mean over seeds) to
+PNG, and prints the final mixtures' FID and TVD on 10,000 samples, as mean ± standard deviation over
+the seeds; for grids, also those of the same trained grid assembled as the papers' optimised ensemble
+(every cell's best generator, weights tuned by the ES). One seed is not enough to compare grids: GAN
+training is noisy, and at 20 generations the same config differs by more between seeds than the
+grids differ on average.
 
-    python bench/quality_mnist.py --generations 20            # about 10 minutes on 2 cores
+    python bench/quality_mnist.py --generations 20            # one seed, about 10 minutes on 2 cores
+    python bench/quality_mnist.py --generations 20 --seeds 5  # about 50 minutes on 2 cores
     python bench/quality_mnist.py --generations 200 --grids 1x1,2x2,3x3
 
 For reference, the papers report after 200 generations (with their classifier): one GAN FID 38.8,
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -32,20 +37,20 @@ from lpz.store import LocalStore
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def train(grid: str, generations: int, workers: int | None, root: Path,
+def train(grid: str, seed: int, generations: int, workers: int | None, root: Path,
           overrides: dict) -> tuple[list[dict], dict]:
     config = load_config(ROOT / "configs" / "neurips2018" / f"mnist-{grid}.yml",
-                         {"trainer.generations": generations, **overrides})
-    store = LocalStore(root / grid)
+                         {"trainer.generations": generations, "general.seed": seed, **overrides})
+    store = LocalStore(root / f"{grid}-{seed}")
     run = Run.create(store, config)
     start = time.perf_counter()
     result = run_embedded(store, run.id, workers=workers)
     rows = []
     for generation, cells in sorted(run.all_metrics().items()):
         best = min(cells.values(), key=lambda m: m["score"])
-        rows.append({"grid": grid, "generation": generation, "fid": best["score"],
+        rows.append({"grid": grid, "seed": seed, "generation": generation, "fid": best["score"],
                      "tvd": best["score_details"].get("tvd"), "best_cell": best["cell"]})
-    final = {"grid": grid, "fid": result["score"], "tvd": result["details"].get("tvd"),
+    final = {"grid": grid, "seed": seed, "fid": result["score"], "tvd": result["details"].get("tvd"),
              "seconds": time.perf_counter() - start, "run": run.id}
     if run.grid.size > 1:
         final["ensemble"] = ensemble(store, run.id)
@@ -81,14 +86,19 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    seeds = len({r["seed"] for r in rows})
     fig, (fid_ax, tvd_ax) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     for grid in sorted({r["grid"] for r in rows}):
-        mine = [r for r in rows if r["grid"] == grid]
-        gens = [r["generation"] for r in mine]
-        fid_ax.plot(gens, [r["fid"] for r in mine], label=grid)
-        tvd_ax.plot(gens, [r["tvd"] for r in mine], label=grid)
-    fid_ax.set(yscale="log", xlabel="generation", ylabel="FID (best cell's mixture)", title="MNIST FID")
-    tvd_ax.set(xlabel="generation", ylabel="TVD of class frequencies", title="MNIST TVD")
+        gens = sorted({r["generation"] for r in rows if r["grid"] == grid})
+        for ax, key in ((fid_ax, "fid"), (tvd_ax, "tvd")):
+            values = [[r[key] for r in rows if r["grid"] == grid and r["generation"] == g] for g in gens]
+            line, = ax.plot(gens, [statistics.fmean(v) for v in values], label=grid)
+            if seeds > 1:
+                ax.fill_between(gens, [min(v) for v in values], [max(v) for v in values],
+                                color=line.get_color(), alpha=0.15)
+    over = f", mean of {seeds} seeds (band: min to max)" if seeds > 1 else ""
+    fid_ax.set(yscale="log", xlabel="generation", ylabel="FID (best cell's mixture)", title=f"MNIST FID{over}")
+    tvd_ax.set(xlabel="generation", ylabel="TVD of class frequencies", title=f"MNIST TVD{over}")
     for ax in (fid_ax, tvd_ax):
         ax.grid(alpha=0.3)
         ax.legend()
@@ -101,6 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generations", type=int, default=20)
     parser.add_argument("--grids", default="1x1,2x2")
+    parser.add_argument("--seeds", type=int, default=1, help="train each grid with seeds 1..N")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -112,30 +123,47 @@ def main() -> None:
     rows, finals = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for grid in args.grids.split(","):
-            grid_rows, final = train(grid, args.generations, args.workers, Path(tmp), overrides)
-            rows += grid_rows
-            finals.append(final)
-            print(f"{grid}: FID {final['fid']:.2f}, TVD {final['tvd']:.3f} after {args.generations} generations "
-                  f"({final['seconds'] / 60:.1f} min)", flush=True)
-            if "ensemble" in final:
-                e = final["ensemble"]
-                print(f"{grid} optimised ensemble: FID {e['fid']:.2f}, TVD {e['tvd']:.3f}", flush=True)
-    stem = "quality_mnist" + "".join(f"-{k.split('.')[-1]}={v}" for k, v in overrides.items())
+            for seed in range(1, args.seeds + 1):
+                grid_rows, final = train(grid, seed, args.generations, args.workers, Path(tmp), overrides)
+                rows += grid_rows
+                finals.append(final)
+                print(f"{grid} seed {seed}: FID {final['fid']:.2f}, TVD {final['tvd']:.3f} after "
+                      f"{args.generations} generations ({final['seconds'] / 60:.1f} min)", flush=True)
+                if "ensemble" in final:
+                    e = final["ensemble"]
+                    print(f"{grid} seed {seed} optimised ensemble: FID {e['fid']:.2f}, TVD {e['tvd']:.3f}",
+                          flush=True)
+    stem = ("quality_mnist" + (f"-{args.seeds}seeds" if args.seeds > 1 else "")
+            + "".join(f"-{k.split('.')[-1]}={v}" for k, v in overrides.items()))
     csv_path, png_path = args.out / f"{stem}.csv", args.out / f"{stem}.png"
     with open(csv_path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     plot(rows, png_path)
-    print("\n| grid | FID (10,000 samples) | TVD | generations | minutes on this machine |")
+    print(f"\n| grid | FID (10,000 samples) | TVD | per seed (FID / TVD) | minutes per seed |")
     print("|---|---|---|---|---|")
-    for f in finals:
-        print(f"| {f['grid']} | {f['fid']:.2f} | {f['tvd']:.3f} | {args.generations} | {f['seconds'] / 60:.1f} |")
-        if "ensemble" in f:
-            e = f["ensemble"]
-            print(f"| {f['grid']}, optimised ensemble of all cells | {e['fid']:.2f} | {e['tvd']:.3f} | "
-                  f"{args.generations} | |")
-    print(f"\nwrote {csv_path} and {png_path}")
+    for grid in args.grids.split(","):
+        mine = [f for f in finals if f["grid"] == grid]
+        minutes = statistics.fmean(f["seconds"] for f in mine) / 60
+        print(f"| {grid} | {spread([f['fid'] for f in mine], '.1f')} | {spread([f['tvd'] for f in mine], '.3f')} "
+              f"| {per_seed(mine)} | {minutes:.1f} |")
+        ensembles = [f["ensemble"] for f in mine if "ensemble" in f]
+        if ensembles:
+            print(f"| {grid}, optimised ensemble of all cells | {spread([e['fid'] for e in ensembles], '.1f')} "
+                  f"| {spread([e['tvd'] for e in ensembles], '.3f')} | {per_seed(ensembles)} | |")
+    print(f"\n{args.generations} generations, seeds 1..{args.seeds}; wrote {csv_path} and {png_path}")
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """mean ± standard deviation, or the one value."""
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(statistics.fmean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
+
+
+def per_seed(results: list[dict]) -> str:
+    return ", ".join(f"{r['fid']:.0f} / {r['tvd']:.2f}" for r in results)
 
 
 if __name__ == "__main__":

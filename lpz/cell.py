@@ -115,12 +115,14 @@ def tournament(fitness: list[float], size: int, picks: int, gen: torch.Generator
     return winners
 
 
-def replace_worst(local: list[Individual], trained: list[Individual], n_replacements: int) -> list[Individual]:
-    """Elitism: each of the best n trained individuals replaces the worst local one if strictly fitter."""
+def replace_worst(local: list[Individual], trained: list[Individual], n_replacements: int,
+                  always: bool = False) -> list[Individual]:
+    """Each of the best n trained individuals replaces the worst local one: if strictly fitter (elitism),
+    or regardless of fitness when `always` (the old system's ALWAYS_REPLACE)."""
     population = list(local)
     for candidate in sorted(trained, key=lambda i: i.fitness)[:n_replacements]:
         worst = max(range(len(population)), key=lambda i: (population[i].fitness, i))
-        if candidate.fitness < population[worst].fitness:
+        if always or candidate.fitness < population[worst].fitness:
             population[worst] = candidate
     return population
 
@@ -316,8 +318,9 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         local_g, trained_g = [i for i, mine in zip(all_g, is_own_g) if mine], all_g[len(is_own_g):]
         local_d, trained_d = [i for i, mine in zip(all_d, is_own_d) if mine], all_d[len(is_own_d):]
         if p.enable_selection:
-            generators = replace_worst(local_g, trained_g, p.n_replacements)
-            discriminators = replace_worst(local_d, trained_d, p.n_replacements)
+            always = p.replacement == "always"
+            generators = replace_worst(local_g, trained_g, p.n_replacements, always)
+            discriminators = replace_worst(local_d, trained_d, p.n_replacements, always)
         else:
             generators, discriminators = trained_g, trained_d
 

@@ -53,6 +53,7 @@ class TrainerParams(Section):
     mixture_sigma: float = Field(0.01, ge=0)
     enable_selection: bool = True  # False: train the own population against the whole neighbourhood
     migrant_adam: Literal["fresh", "own"] = "fresh"  # Adam state of a neighbour's individual selected here
+    replacement: Literal["elitist", "always"] = "elitist"  # may a trained copy enter only when it is fitter?
     final_mixture: Literal["neighbourhood", "grid"] = "neighbourhood"
     optimize_mixture: OptimizeMixture = OptimizeMixture()
     fitness: Fitness = Fitness()

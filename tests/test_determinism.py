@@ -33,3 +33,14 @@ def test_a_different_seed_gives_different_checkpoints(tmp_path):
     a = checkpoints(tmp_path / "a", tiny_config(), workers=1)
     b = checkpoints(tmp_path / "b", tiny_config(**{"general.seed": 4}), workers=1)
     assert a["2/cell/0/state.pt"] != b["2/cell/0/state.pt"]
+
+
+def test_always_replacement_keeps_every_trained_copy(tmp_path):
+    config = tiny_config(**{"trainer.generations": 4, "trainer.params.replacement": "always"})
+    store = LocalStore(tmp_path)
+    run = Run.create(store, config, run_id="always")
+    run_embedded(store, run.id, workers=1)
+    for generation, cells in run.all_metrics().items():
+        for cell, metrics in cells.items():
+            assert metrics["generators"][0]["origin"] == [int(cell), generation]
+            assert metrics["discriminators"][0]["origin"] == [int(cell), generation]

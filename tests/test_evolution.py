@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lpz import mixture
-from lpz.cell import _aggregate, mutate_lr, replace_worst, tournament
+from lpz.cell import _adopt, _aggregate, mutate_lr, replace_worst, tournament
 from lpz.individual import Individual
 from lpz.seeding import generator
 
@@ -55,6 +55,13 @@ def test_less_fit_or_equal_trained_individual_replaces_nothing():
     assert replace_worst(local, [ind(0.9, 9)], 1) == local  # strictly fitter only
 
 
+def test_always_replacement_takes_a_less_fit_trained_individual_in_place_of_the_worst():
+    local = [ind(0.5, 1), ind(0.9, 2)]
+    result = replace_worst(local, [ind(0.95, 9)], 1, always=True)
+    assert [i.origin[0] for i in result] == [1, 9]
+    assert replace_worst(local, [ind(0.95, 9)], 0, always=True) == local
+
+
 def test_n_replacements_limits_how_many_trained_individuals_enter():
     local = [ind(0.9, 1), ind(0.8, 2), ind(0.7, 3)]
     trained = [ind(0.1, 7), ind(0.2, 8), ind(0.3, 9)]
@@ -70,6 +77,24 @@ def test_replacement_keeps_the_best_local_individual():
     local = [ind(0.1, 1), ind(0.8, 2)]
     result = replace_worst(local, [ind(0.2, 7), ind(0.3, 8)], 2)
     assert 1 in [i.origin[0] for i in result]
+
+
+# ------------------------------------------------------------------ a neighbour's individual, won by selection
+
+def test_a_neighbours_individual_starts_adam_afresh_or_takes_over_the_local_adam_state():
+    local = ind(0.5, 1)
+    local.adam = {"state": {0: {"step": torch.tensor(7.0)}}, "param_groups": []}
+    migrant = ind(0.2, 2)  # as read from a neighbour's public state: no Adam state
+    assert _adopt(migrant, own=False, local=local, migrant_adam="fresh").adam is None
+    taken = _adopt(migrant, own=False, local=local, migrant_adam="own")
+    assert taken.adam == local.adam and taken.adam is not local.adam
+    assert taken.weights["w"].item() == 2.0  # the migrant's weights, the local optimiser's state
+
+
+def test_a_copy_of_the_own_individual_keeps_its_adam_state():
+    local = ind(0.5, 1)
+    local.adam = {"state": {0: {"step": torch.tensor(3.0)}}, "param_groups": []}
+    assert _adopt(local, own=True, local=local, migrant_adam="fresh").adam == local.adam
 
 
 # ------------------------------------------------------------------ learning-rate mutation
