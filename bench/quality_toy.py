@@ -1,12 +1,14 @@
 """Quality on the 2-D Gaussian mixtures: a grid's mixture against one GAN of the same budget.
 
 For each problem and seed, train the grid (2x2 on the 8-mode ring, 3x3 on the
-25-mode grid) and a 1x1 grid with the same generations and batches per
-generation, i.e. the same number of gradient steps per cell; report modes
-covered and the high-quality fraction of each final mixture (2,500 samples).
+25-mode grid), a 1x1 grid with the same settings (selection and elitist
+replacement over a neighbourhood of one), and a plain GAN (a 1x1 grid that keeps
+every trained copy: replacement always), all with the same generations and
+batches per generation, i.e. the same number of gradient steps per cell; report
+modes covered and the high-quality fraction of each final mixture (2,500 samples).
 
     python bench/quality_toy.py                       # both problems, 10 seeds
-    python bench/quality_toy.py --problem gaussian8 --seeds 3
+    python bench/quality_toy.py --problem gaussian8 --seeds 3 --variants grid,plain
 
 Writes bench/out/quality_toy.json and prints a Markdown table (the README's).
 Not a test: it takes tens of minutes on 2 cores.
@@ -20,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from lpz.config import load_config
 from lpz.embedded import run_embedded
 from lpz.runs import Run
@@ -29,11 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBLEMS = {"gaussian8": ROOT / "configs" / "gaussian8.yml", "gaussian25": ROOT / "configs" / "gaussian25.yml"}
 
 
-def train(config_file: Path, seed: int, single: bool, workers: int) -> dict:
-    overrides = {"general.seed": seed}
-    if single:
-        overrides.update({"grid.rows": 1, "grid.cols": 1, "trainer.params.tournament_size": 1})
-    config = load_config(config_file, overrides)
+SINGLE = {"grid.rows": 1, "grid.cols": 1, "trainer.params.tournament_size": 1}
+VARIANTS = {"grid": {}, "1x1": SINGLE, "plain": {**SINGLE, "trainer.params.replacement": "always"}}
+
+
+def train(config_file: Path, seed: int, variant: str, workers: int, overrides: dict) -> dict:
+    config = load_config(config_file, {"general.seed": seed, **overrides, **VARIANTS[variant]})
     with tempfile.TemporaryDirectory() as root:
         store = LocalStore(root)
         run = Run.create(store, config)
@@ -55,18 +60,24 @@ def main() -> None:
     parser.add_argument("--problem", choices=[*PROBLEMS, "both"], default="both")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="which to train, of grid (the config's grid), 1x1 and plain (a plain GAN)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "quality_toy.json")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key of every run, e.g. trainer.params.replacement=always")
     args = parser.parse_args()
+    overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
 
     problems = list(PROBLEMS) if args.problem == "both" else [args.problem]
     results = {}
     for problem in problems:
         config = load_config(PROBLEMS[problem])
         grid = f"{config.rows}x{config.cols}"
-        for label, single in ((grid, False), ("1x1", True)):
-            rows = []
+        labels = {"grid": grid, "1x1": "1x1", "plain": "1x1-plain-GAN"}
+        for variant in args.variants.split(","):
+            label, rows = labels[variant], []
             for seed in range(args.seeds):
-                rows.append(train(PROBLEMS[problem], seed, single, args.workers))
+                rows.append(train(PROBLEMS[problem], seed, variant, args.workers, overrides))
                 r = rows[-1]
                 print(f"{problem} {label} seed {seed}: {r['modes_covered']}/{r['modes']} modes, "
                       f"{100 * r['high_quality']:.0f}% high-quality, {r['seconds']:.0f} s", flush=True)
