@@ -111,7 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generations", type=int, default=20)
     parser.add_argument("--grids", default="1x1,2x2")
-    parser.add_argument("--seeds", type=int, default=1, help="train each grid with seeds 1..N")
+    parser.add_argument("--seeds", type=int, default=1, help="train each grid with N seeds")
+    parser.add_argument("--first-seed", type=int, default=1, help="the seeds are FIRST..FIRST+N-1")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -121,9 +122,10 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     rows, finals = [], []
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory() as tmp:
         for grid in args.grids.split(","):
-            for seed in range(1, args.seeds + 1):
+            for seed in seeds:
                 grid_rows, final = train(grid, seed, args.generations, args.workers, Path(tmp), overrides)
                 rows += grid_rows
                 finals.append(final)
@@ -152,7 +154,7 @@ def main() -> None:
         if ensembles:
             print(f"| {grid}, optimised ensemble of all cells | {spread([e['fid'] for e in ensembles], '.1f')} "
                   f"| {spread([e['tvd'] for e in ensembles], '.3f')} | {per_seed(ensembles)} | |")
-    print(f"\n{args.generations} generations, seeds 1..{args.seeds}; wrote {csv_path} and {png_path}")
+    print(f"\n{args.generations} generations, seeds {seeds[0]}..{seeds[-1]}; wrote {csv_path} and {png_path}")
 
 
 def spread(values: list[float], fmt: str) -> str:
