@@ -325,3 +325,18 @@ def test_the_cli_and_the_config_load_without_torch():
     probe = "import sys, lpz.cli, lpz.config, lpz.store; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+SHIPPED = sorted((ROOT / "configs").rglob("*.yml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[str(p.relative_to(ROOT / "configs")) for p in SHIPPED])
+def test_every_shipped_config_is_valid(path):
+    config = load_config(path)
+    assert config.trainer.generations >= 1
+
+
+def test_the_mnist_configs_train_with_selection_and_keep_every_trained_copy():
+    for path in [ROOT / "configs" / "mnist.yml", *sorted((ROOT / "configs" / "neurips2018").glob("*.yml"))]:
+        params = load_config(path).trainer.params
+        assert (params.enable_selection, params.replacement, params.migrant_adam) == (True, "always", "own"), path
