@@ -143,7 +143,7 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(rows)
     plot(rows, png_path)
-    print(f"\n| grid | FID (10,000 samples) | TVD | per seed (FID / TVD) | minutes per seed |")
+    print("\n| grid | FID (10,000 samples) | TVD | per seed (FID / TVD) | minutes per seed |")
     print("|---|---|---|---|---|")
     for grid in args.grids.split(","):
         mine = [f for f in finals if f["grid"] == grid]

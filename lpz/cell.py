@@ -9,6 +9,7 @@ depends on nothing but the arguments.
 """
 from __future__ import annotations
 
+import copy
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -100,10 +101,10 @@ def _adopt(individual: Individual, own: bool, local: Individual, migrant_adam: s
     """The copy a cell trains. A copy of its own individual keeps its Adam state; a neighbour's arrives
     without one (public states carry none) and starts Adam afresh, or with migrant_adam "own" takes over
     the Adam state of the local individual whose place it trains in."""
-    copy = individual.clone(keep_adam=own)
+    trainee = individual.clone(keep_adam=own)
     if not own and migrant_adam == "own" and local.adam is not None:
-        copy.adam = local.clone().adam
-    return copy
+        trainee.adam = copy.deepcopy(local.adam)
+    return trainee
 
 
 def tournament(fitness: list[float], size: int, picks: int, gen: torch.Generator) -> list[int]:

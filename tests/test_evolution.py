@@ -79,24 +79,6 @@ def test_replacement_keeps_the_best_local_individual():
     assert 1 in [i.origin[0] for i in result]
 
 
-# ------------------------------------------------------------------ a neighbour's individual, won by selection
-
-def test_a_neighbours_individual_starts_adam_afresh_or_takes_over_the_local_adam_state():
-    local = ind(0.5, 1)
-    local.adam = {"state": {0: {"step": torch.tensor(7.0)}}, "param_groups": []}
-    migrant = ind(0.2, 2)  # as read from a neighbour's public state: no Adam state
-    assert _adopt(migrant, own=False, local=local, migrant_adam="fresh").adam is None
-    taken = _adopt(migrant, own=False, local=local, migrant_adam="own")
-    assert taken.adam == local.adam and taken.adam is not local.adam
-    assert taken.weights["w"].item() == 2.0  # the migrant's weights, the local optimiser's state
-
-
-def test_a_copy_of_the_own_individual_keeps_its_adam_state():
-    local = ind(0.5, 1)
-    local.adam = {"state": {0: {"step": torch.tensor(3.0)}}, "param_groups": []}
-    assert _adopt(local, own=True, local=local, migrant_adam="fresh").adam == local.adam
-
-
 # ------------------------------------------------------------------ learning-rate mutation
 
 def test_learning_rate_mutation_has_the_designed_distribution():
@@ -171,7 +153,6 @@ def test_mixture_es_rejects_a_candidate_that_scores_the_same():
 # ------------------------------------------------------------------ Adam state of selected copies
 
 def test_selected_copies_keep_or_take_over_adam_state():
-    from lpz.cell import _adopt
     adam = {"state": {0: {"step": torch.tensor(7.0), "exp_avg": torch.ones(2)}}, "param_groups": []}
     mine = Individual({"w": torch.zeros(1)}, 0.001, adam=adam, origin=(0, 3))
     foreign = Individual({"w": torch.ones(1)}, 0.001, adam=None, origin=(1, 3))
