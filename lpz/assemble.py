@@ -8,8 +8,8 @@ evolution strategy then tunes the weights: each step perturbs them and keeps
 the result only when it scores strictly better, as the old system did.
 
     runs/<id>/mixture/generators.pt   the mixture's generator weights and mixture weights
-    runs/<id>/mixture/mixture.json    every cell's mixture and score, the result; written last, it marks
-                                      the run finished
+    runs/<id>/mixture/mixture.json    every cell's mixture and score, the result, and the sha256 of
+                                      generators.pt; written last, it marks the run finished
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from lpz.work import repaired, run_dataset
 def assemble(store: Store, run_id: str, device: str = "cpu") -> dict:
     run = Run.open(store, run_id)
     if run.finished():
-        return store.get_json(run.key("mixture", "mixture.json"))
+        return run.read_result()
     config, grid, last = run.config, run.grid, run.generations
     seed, n = config.general.seed, config.score.final_sample_size
     dataset = run_dataset(run)
@@ -79,12 +79,10 @@ def assemble(store: Store, run_id: str, device: str = "cpu") -> dict:
         if kept:
             result.update(weights=weights, score=score, details=details)
 
-    store.put_tensors(run.key("mixture", "generators.pt"), {
-        "cells": result["cells_mixed"], "weights": result["weights"],
-        "generators": [best[c].weights for c in result["cells_mixed"]]})
     result.update(cells=candidates, sample_size=n, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    store.put_json(run.key("mixture", "mixture.json"), result)
-    return result
+    run.write_result({"cells": result["cells_mixed"], "weights": result["weights"],
+                      "generators": [best[c].weights for c in result["cells_mixed"]]}, result)
+    return run.read_result()
 
 
 def optimise_weights(members, weights: list[float], scorer, es, seed: int) -> tuple[list[float], float, int]:

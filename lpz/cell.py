@@ -13,6 +13,7 @@ import copy
 import time
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Iterator
 
 import torch
 
@@ -183,16 +184,19 @@ def cell_share(config, cell: int, n_data: int) -> torch.Tensor:
     return torch.randperm(n_data, generator=generator(config.general.seed, cell, "subset"))[:keep].sort().values
 
 
-def batch_indices(config, cell: int, generation: int, n_data: int) -> list[torch.Tensor]:
-    """The mini-batches of one generation: index tensors into the data."""
+def batch_indices(config, cell: int, generation: int, n_data: int) -> Iterator[torch.Tensor]:
+    """The mini-batches of one generation: index tensors into the data, one epoch's shuffle at a time
+    (built lazily: n_batches may be large)."""
     seed, loader = config.general.seed, config.dataloader
     own = cell_share(config, cell, n_data)
     per_epoch = max(1, len(own) // loader.batch_size)
-    n_batches = loader.n_batches or per_epoch
     shuffle = generator(seed, cell, generation, "batches")
-    order = torch.cat([own[torch.randperm(len(own), generator=shuffle)]
-                       for _ in range(-(-n_batches * loader.batch_size // len(own)))])
-    return [order[b * loader.batch_size:(b + 1) * loader.batch_size] for b in range(n_batches)]
+    pending = own[:0]
+    for _ in range(loader.n_batches or per_epoch):
+        while len(pending) < loader.batch_size:
+            pending = torch.cat([pending, own[torch.randperm(len(own), generator=shuffle)]])
+        yield pending[:loader.batch_size]
+        pending = pending[loader.batch_size:]
 
 
 def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, dataset, g_losses, device):

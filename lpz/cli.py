@@ -1,6 +1,7 @@
 """The `lpz` command line."""
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import time
@@ -76,8 +77,10 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
     if resume:
         the_run = _open_run(resume, store)
     elif cfg:
+        from lpz.datasync import require_available
         the_store = open_store(store_url(store, cfg.general.store))
         the_store.check()
+        require_available(cfg.dataloader, the_store)
         the_run = Run.create(the_store, cfg, config_file=str(config))
     else:
         raise UserError("give a config file (lpz run configs/quickstart.yml) or --resume ID")
@@ -164,7 +167,7 @@ def _store_flag(the_run) -> str:
 
 # ------------------------------------------------------------------ status
 
-ENDED = ("finished", "failed", "cancelled")
+ENDED = ("finished", "failed", "cancelled", "damaged")
 
 
 @app.command()
@@ -175,38 +178,64 @@ def status(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz
            interval: float = typer.Option(2.0, min=0.2, help="Seconds between refreshes with --watch.")):
     """Where a run is and how good it is: generation reached, score history, best cell, workers."""
     import json
-    from lpz.status import run_status
     from lpz.status_view import render
 
     the_run = _open_run(run_id, store)
+    run_status = _status_reader(the_run)
     if json_output:
-        print(json.dumps(run_status(the_run), indent=1))
+        print(json.dumps(run_status(), indent=1))
         return
     if not watch:
-        console.print(render(run_status(the_run)))
+        console.print(render(run_status()))
         return
     from rich.live import Live
-    info = run_status(the_run)
+    info = run_status()
     with Live(render(info), console=console, refresh_per_second=4) as live:
         try:
             while info["state"] not in ENDED:
                 time.sleep(interval)
-                info = run_status(the_run)
+                info = run_status()
                 live.update(render(info))
         except KeyboardInterrupt:
             pass
 
 
-def _follow(the_run, interval: float = 1.0, board=None) -> dict:
-    """A progress bar until the run ends; returns its last status."""
+def _status_reader(the_run):
+    """A function that reads the run's status from the store; for a cluster run also, from the broker
+    when it answers, why workers refused its tasks."""
     from lpz.status import run_status
+    broker = None
+    if the_run.info.get("executor") == "cluster":
+        try:
+            from lpz.cluster import redis_client
+            broker = redis_client()
+        except Exception:
+            broker = None
+
+    def read() -> dict:
+        info = run_status(the_run)
+        if broker is not None and info["state"] == "in progress":
+            from lpz.cluster import refusals
+            try:
+                info["refused"] = refusals(broker, the_run.id)
+            except Exception:  # the broker does not answer from here: the store's view is all there is
+                pass
+        return info
+
+    return read
+
+
+def _follow(the_run, interval: float = 1.0, board=None) -> dict:
+    """A progress bar until the run ends; returns its last status. Workers that refuse the run are named."""
     from lpz.status_view import fmt
+    run_status = _status_reader(the_run)
+    warned: set[str] = set()
 
     cells, total_gens = the_run.grid.size, the_run.generations
     progress = Progress(TextColumn("[bold]gen {task.fields[gen]}/{task.fields[gens]}"), BarColumn(),
                         MofNCompleteColumn(), TextColumn("cells  best score {task.fields[score]}"),
                         TimeElapsedColumn(), console=console)
-    info = run_status(the_run)
+    info = run_status()
     with progress:
         task = progress.add_task("run", total=cells * total_gens, gen=0, gens=total_gens, score="-")
         while True:
@@ -217,8 +246,13 @@ def _follow(the_run, interval: float = 1.0, board=None) -> dict:
                 board.catch_up(the_run)
             if info["state"] in ENDED:
                 return info
+            for refusal in info["refused"]:
+                if refusal["worker"] not in warned:
+                    warned.add(refusal["worker"])
+                    progress.console.print(f"[red]worker {escape(refusal['worker'])} refuses this run:[/] "
+                                           f"{escape(refusal['reason'])}")
             time.sleep(interval)
-            info = run_status(the_run)
+            info = run_status()
 
 
 # ------------------------------------------------------------------ the cluster
@@ -229,16 +263,22 @@ def submit(config: Path = typer.Argument(..., help="YAML config, e.g. configs/ce
            generations: Optional[int] = typer.Option(None, min=1, help="Override trainer.generations."),
            seed: Optional[int] = typer.Option(None, min=0, help="Override general.seed."),
            wait: bool = typer.Option(False, "--wait", help="Show progress until the run ends."),
-           tensorboard: Optional[Path] = typer.Option(None, help=TENSORBOARD_HELP + " Implies --wait.")):
+           tensorboard: Optional[Path] = typer.Option(None, help=TENSORBOARD_HELP + " Implies --wait."),
+           workers_have_data: bool = typer.Option(
+               False, "--workers-have-data",
+               help="Skip the check that the dataset is here or pushed to the store: every worker has it.")):
     """Send a run to the Celery workers (`celery -A lpz worker -Q gpu`) and print its id."""
     cfg = _load_run_config(config, generations, seed)  # bad configs fail before torch loads
     from lpz.cluster import Cluster, check_broker
+    from lpz.datasync import require_available
     from lpz.runs import Run
 
     the_store = open_store(store_url(store, cfg.general.store))
     check_broker()
     the_store.check()
-    the_run = Run.create(the_store, cfg, config_file=str(config))
+    if not workers_have_data:
+        require_available(cfg.dataloader, the_store, for_workers=True)
+    the_run = Run.create(the_store, cfg, config_file=str(config), executor="cluster")
     try:
         Cluster().submit(the_run)
     except BaseException:
@@ -287,6 +327,25 @@ def resume(run_id: str = typer.Argument(..., metavar="ID"), store: Optional[str]
     console.print(f"resumed {run_id} from generation {the_run.last_complete_generation()}")
     if wait:
         _end_of_wait(the_run, _follow(the_run))
+
+
+@app.command("assemble")
+def assemble_run(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz list)."),
+                 store: Optional[str] = typer.Option(None, help=STORE_HELP)):
+    """Build a run's result (its final mixture) again from its last generation, on this machine:
+    for a result that is damaged, or one that a lost worker never wrote."""
+    from lpz.assemble import assemble
+
+    the_run = _open_run(run_id, store)
+    complete = the_run.last_complete_generation()
+    if complete < the_run.generations:
+        raise UserError(f"run {run_id} has completed {complete} of {the_run.generations} generations; "
+                        f"its result is assembled after the last (lpz run --resume / lpz resume {run_id})")
+    the_run.store.check()
+    the_run.unfinish()
+    start = time.perf_counter()
+    result = assemble(the_run.store, the_run.id)
+    _print_result(the_run, result, time.perf_counter() - start)
 
 
 # ------------------------------------------------------------------ sample
@@ -377,6 +436,18 @@ app.add_typer(scorer_app, name="scorer")
 _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
 
+CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _cannot_write(error: OSError) -> str:
+    where = error.filename or "a file"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "free some space there, or choose another folder (--out, --store, LPZ_DATA_DIR)"
+    else:
+        fix = "choose a folder you may write (--out, --store, LPZ_DATA_DIR) or fix its permissions"
+    return f"cannot use {where}: {error.strerror.lower()}; {fix}"
+
+
 def entry() -> None:
     """Console script: user errors become one line on stderr and exit code 2."""
     try:
@@ -394,4 +465,9 @@ def entry() -> None:
         sys.exit(2)
     except typer.Abort:
         sys.exit(130)
+    except OSError as e:
+        if e.errno not in CANNOT_WRITE:
+            raise
+        err.print(f"[red]error:[/] {escape(_cannot_write(e))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)

@@ -10,6 +10,7 @@ once however many workers notice it is due:
     lpz:assemble:<run>          the mixture assembly was sent
     lpz:generation:<run>        the last complete generation seen (a hint: listing starts there)
     lpz:supervise:<run>         one supervisor per run per lease period
+    lpz:refused:<run>           hash worker -> why it refused a task of the run (a store it does not serve)
 
 After every commit, the task that committed calls advance(): when its
 generation is complete, the next one is sent. Every worker also runs a
@@ -25,10 +26,10 @@ import threading
 import time
 import traceback
 
-from lpz.errors import UserError
-from lpz.leases import assembly_lease, cell_lease, lapsed, lease_seconds, read_lease
-from lpz.runs import Run
-from lpz.store import open_store
+from lpz.errors import UserError, excerpt
+from lpz.leases import assembly_lease, cell_lease, lapsed, lease_seconds, read_lease, worker_name
+from lpz.runs import Run, check_run_id
+from lpz.store import StoreNotAllowed, open_served_store
 
 log = logging.getLogger("lpz")
 ACTIVE = "lpz:active"
@@ -56,6 +57,19 @@ def check_broker() -> None:
     except redis.RedisError as e:
         raise UserError(f"broker {broker_url()} does not answer ({e.__class__.__name__}): "
                         f"is Redis running? check LPZ_BROKER_URL") from None
+
+
+def refusals(client, run_id: str) -> list[dict]:
+    """Why workers refused tasks of a run (the latest refusal of each worker)."""
+    records = []
+    for raw in client.hvals(f"lpz:refused:{run_id}"):
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("reason"), str):
+            records.append({key: str(record.get(key, ""))[:500] for key in ("worker", "store", "reason")})
+    return records
 
 
 def _entry(run: Run) -> str:
@@ -136,7 +150,7 @@ class Cluster:
         run.clear_control()
         for key in self.redis.scan_iter(f"lpz:sent:{run.id}:*"):
             self.redis.delete(key)
-        self.redis.delete(f"lpz:assemble:{run.id}", f"lpz:generation:{run.id}")
+        self.redis.delete(f"lpz:assemble:{run.id}", f"lpz:generation:{run.id}", f"lpz:refused:{run.id}")
         self.submit(run)
 
     def fail(self, run: Run, error: BaseException, generation: int, cell: int, worker: str) -> None:
@@ -148,16 +162,29 @@ class Cluster:
     def finished(self, run: Run) -> None:
         self.redis.srem(ACTIVE, _entry(run))
 
+    def refuse(self, run_id, store, reason: str) -> None:
+        """Record why this worker refused a task of a run, for `lpz status` (ids only if they are valid)."""
+        try:
+            check_run_id(run_id)
+        except UserError:
+            return  # not a run's id: there is no run whose status could show it
+        record = {"worker": worker_name(), "store": excerpt(store, 200), "reason": reason[:500], "at": time.time()}
+        self.redis.hset(f"lpz:refused:{run_id}", worker_name(), json.dumps(record))
+        self.redis.expire(f"lpz:refused:{run_id}", SENT_TTL)
+
     # ---------------------------------------------------------------- supervision
 
     def active_runs(self) -> list[Run]:
+        """The active runs in the stores this worker serves (the set is in the broker: untrusted)."""
         runs = []
         for raw in self.redis.smembers(ACTIVE):
-            entry = json.loads(raw)
             try:
-                runs.append(Run.open(open_store(entry["store"]), entry["run"]))
-            except Exception as e:  # its store is unreachable from here, or the run is gone
-                log.warning("active run %s: %s", entry, e)
+                entry = json.loads(raw)
+                runs.append(Run.open(open_served_store(entry["store"]), entry["run"]))
+            except StoreNotAllowed:
+                continue  # another worker's store
+            except Exception as e:  # not an entry lpz wrote, its store is unreachable, or the run is gone
+                log.warning("active run %s: %s", excerpt(raw, 200), e)
         return runs
 
     def supervise(self, run: Run, now: float | None = None) -> list[int]:

@@ -15,18 +15,18 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lpz.data import DATASETS
-from lpz.errors import ConfigError
+from lpz.config_files import read_config_tree
+from lpz.errors import ConfigError, excerpt
 
 NETWORKS = ("four_layer_perceptron", "convolutional", "mlp2d")
 LOSSES = ("bce", "mse", "heuristic", "mustangs")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class Fitness(Section):
@@ -38,19 +38,19 @@ class OptimizeMixture(Section):
     """An evolution strategy over the final mixture's weights (the old system's optimize_mixture)."""
     enabled: bool = False
     generations: int = Field(200, ge=1, le=100_000)
-    sigma: float = Field(0.01, gt=0)
+    sigma: float = Field(0.01, gt=0, le=1)  # the weights are probabilities
     samples: int = Field(10_000, ge=100, le=1_000_000)
 
 
 class TrainerParams(Section):
     population_size: int = Field(1, ge=1, le=64)
-    tournament_size: int = Field(2, ge=1)
-    n_replacements: int = Field(1, ge=0)
+    tournament_size: int = Field(2, ge=1, le=4096)
+    n_replacements: int = Field(1, ge=0, le=64)
     default_adam_learning_rate: float = Field(0.0002, gt=0, le=1)
-    alpha: float = Field(0.0001, ge=0)
+    alpha: float = Field(0.0001, ge=0, le=1)  # scales learning-rate mutations
     mutation_probability: float = Field(0.5, ge=0, le=1)
-    discriminator_skip_each_nth_step: int = Field(0, ge=0)
-    mixture_sigma: float = Field(0.01, ge=0)
+    discriminator_skip_each_nth_step: int = Field(0, ge=0, le=1000)
+    mixture_sigma: float = Field(0.01, ge=0, le=1)  # the weights are probabilities
     enable_selection: bool = True  # False: train the own population against the whole neighbourhood
     migrant_adam: Literal["fresh", "own"] = "fresh"  # Adam state of a neighbour's individual selected here
     replacement: Literal["elitist", "always"] = "elitist"  # may a trained copy enter only when it is fitter?
@@ -72,14 +72,14 @@ class Grid(Section):
 
 
 class Dataloader(Section):
-    dataset_name: str
+    dataset_name: str = Field(max_length=64)
     batch_size: int = Field(100, ge=1, le=65_536)
-    n_batches: int = Field(0, ge=0)  # 0: a whole epoch per generation
+    n_batches: int = Field(0, ge=0, le=1_000_000)  # 0: a whole epoch per generation
     sampling_ratio: float = Field(1.0, gt=0, le=1)
     n_samples: int = Field(20_000, ge=100, le=10_000_000)  # size of a generated (toy) dataset
-    path: Optional[str] = None  # imagefolder only: the folder of images
+    path: Optional[str] = Field(None, max_length=4096)  # imagefolder only: the folder of images
     image_size: int = Field(64, ge=8, le=1024)  # imagefolder: side of the square images
-    crop: Optional[int] = Field(None, ge=1)  # imagefolder: centre square cropped first (default: the shorter side)
+    crop: Optional[int] = Field(None, ge=1, le=8192)  # imagefolder: centre square cropped first (default: the shorter side)
 
 
 class Network(Section):
@@ -98,10 +98,10 @@ class Score(Section):
 
 class General(Section):
     seed: int = Field(0, ge=0, le=2**62)
-    store: Optional[str] = None  # file:///path or s3://bucket; None: LPZ_STORE or ./runs
+    store: Optional[str] = Field(None, max_length=1024)  # file:///path or s3://bucket; None: LPZ_STORE or ./runs
     threads: int = Field(1, ge=1, le=256)
-    keep_generations: int = Field(2, ge=0)  # checkpoints of the last N generations; 0 keeps all
-    sample_every: Optional[int] = Field(None, ge=0)  # sample images every N generations; None: every 10%; 0: never
+    keep_generations: int = Field(2, ge=0, le=100_000)  # checkpoints of the last N generations; 0 keeps all
+    sample_every: Optional[int] = Field(None, ge=0, le=100_000)  # sample images every N generations; None: every 10%; 0: never
 
 
 class Config(Section):
@@ -124,117 +124,10 @@ class Config(Section):
 
 # ---------------------------------------------------------------- loading
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads 2e-4 as a string; configs are full of such numbers."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*[eE][-+]?[0-9]+
-                   |\.[0-9_]+(?:[eE][-+]?[0-9]+)?|\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."),
-)
-
-
-def _read_yaml(path: Path, shown: str) -> dict:
-    visited: set = set()
-
-    def refuse_repeated_keys(node, keys=()):
-        # YAML keeps the last of two equal keys without a word: a section written twice would lose the first.
-        if id(node) in visited:  # an alias of a node already checked
-            return
-        visited.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            for item in node.value:
-                refuse_repeated_keys(item, keys)
-        if not isinstance(node, yaml.MappingNode):
-            return
-        first_line: dict = {}
-        for key_node, value_node in node.value:
-            key, line = str(key_node.value), key_node.start_mark.line + 1
-            if key in first_line and key != "<<":
-                raise ConfigError(shown, ".".join(keys + (key,)),
-                                  f"given twice (lines {first_line[key]} and {line}); YAML would keep only the "
-                                  f"last, so merge them into one")
-            first_line[key] = line
-            refuse_repeated_keys(value_node, keys + (key,))
-
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(shown, "", "no such file; give the path of a YAML config, "
-                                     "e.g. configs/quickstart.yml") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise ConfigError(shown, "", f"cannot read it ({e.__class__.__name__}); "
-                                     f"give a readable UTF-8 YAML file") from None
-    loader = _Loader(text)
-    try:
-        root = loader.get_single_node()
-        refuse_repeated_keys(root)
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        fix = ("indent with spaces, not tabs" if "\\t" in problem
-               else "check the indentation, the ':' after each key and the quotes there")
-        raise ConfigError(shown, "", f"{where}not valid YAML ({problem}); {fix}") from None
-    finally:
-        loader.dispose()
-    if data is None:
-        raise ConfigError(shown, "", "is empty; a config needs at least dataloader.dataset_name and network.name "
-                                     "(see configs/quickstart.yml)")
-    if not isinstance(data, dict):
-        kind = "list" if isinstance(data, list) else "single value"
-        raise ConfigError(shown, "", f"the top level must be a mapping of sections (dataloader:, network:, trainer:, "
-                                     f"...), not a {kind}; start each section at the beginning of a line, without '-'")
-    return data
-
-
-def _merge(base: dict, top: dict, origin: dict, top_file: str, prefix=()) -> dict:
-    """Deep-merge top over base; record in origin which file each key path came from."""
-    merged = dict(base)
-    for key, value in top.items():
-        path = prefix + (key,)
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value, origin, top_file, path)
-        else:
-            merged[key] = value
-            origin[path] = top_file
-    return merged
-
-
-def _load_with_includes(path: Path, shown: str, origin: dict, chain: tuple = ()) -> dict:
-    """chain: (resolved path, shown name) of the files that include this one, outermost first."""
-    data = _read_yaml(path, shown)
-    includes = data.pop("include", [])
-    if isinstance(includes, str):
-        includes = [includes]
-    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
-        raise ConfigError(shown, "include", f"must be a file name or a list of file names, got {includes!r}; "
-                                            f"e.g. include: base.yml")
-    chain = chain + ((path.resolve(), shown),)
-    merged: dict = {}
-    for name in includes:
-        child = path.parent / name
-        child_shown = str(Path(shown).parent / name)
-        earlier = [resolved for resolved, _ in chain]
-        if child.resolve() in earlier:
-            cycle = [named for _, named in chain[earlier.index(child.resolve()):]] + [child_shown]
-            raise ConfigError(shown, "include", f"{name!r} makes a cycle of includes ({' -> '.join(cycle)}); "
-                                                f"remove one of them")
-        if not child.exists():
-            raise ConfigError(shown, "include", f"{name!r} not found (no file {child_shown}); include paths are "
-                                                f"relative to the including file")
-        merged = _merge(merged, _load_with_includes(child, child_shown, origin, chain), origin, child_shown)
-    return _merge(merged, data, origin, shown)
-
-
 def load_config(path: str | Path, overrides: dict | None = None) -> Config:
     """Read, merge and validate a config file; raise ConfigError with one line on any problem."""
     shown = str(path)
-    origin: dict = {}
-    data = _load_with_includes(Path(path), shown, origin)
+    data, origin = read_config_tree(Path(path), shown)
     for dotted, value in (overrides or {}).items():
         _set_dotted(data, dotted, value)
         origin[tuple(dotted.split("."))] = "command line"
@@ -247,7 +140,7 @@ def validate(data: dict, shown: str = "config", origin: dict | None = None) -> C
         config = Config.model_validate(data)
     except ValidationError as e:
         error = e.errors()[0]
-        loc = tuple(str(part) for part in error["loc"])
+        loc = tuple(str(part)[:100] for part in error["loc"])
         raise ConfigError(_source(origin, loc, shown), ".".join(loc), _describe(error, data)) from None
     for loc, message in check_combinations(config):
         raise ConfigError(_source(origin, loc, shown), ".".join(loc), message)
@@ -282,11 +175,12 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
 
 def _describe(error: dict, data: dict) -> str:
     kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
+    shown = excerpt(value)  # never the whole value: it may be huge, or a file's content
     ctx = error.get("ctx", {})
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
         allowed = list(model.model_fields) if model else []
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        close = difflib.get_close_matches(str(loc[-1])[:100], allowed, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         return f"unknown key{hint} (allowed here: {', '.join(allowed)})"
     if kind == "missing":
@@ -299,38 +193,43 @@ def _describe(error: dict, data: dict) -> str:
             return f"is required but missing; set it to one of {', '.join(DATASETS)}"
         return "is required but missing; set it"
     if kind == "literal_error":
-        return f"{value!r} is not allowed; use one of {ctx['expected']}"
+        return f"{shown} is not allowed; use one of {ctx['expected']}"
     if kind == "model_type":
         model = _model_at(loc)
         keys = f" ({', '.join(model.model_fields)})" if model else ""
-        return f"must be a section of keys{keys} on the lines below it, got {value!r}"
+        return f"must be a section of keys{keys} on the lines below it, got {shown}"
     if kind == "string_pattern_mismatch":
-        return (f"{value!r} is not a valid run name; use 1-40 letters, digits, '_', '.' or '-', "
+        return (f"{shown} is not a valid run name; use 1-40 letters, digits, '_', '.' or '-', "
                 f"starting with a letter or digit")
+    if kind == "string_too_long":
+        return f"is {len(value):,} characters long; it may have at most {ctx['max_length']:,}"
     if kind in ("int_type", "int_from_float", "int_parsing"):
-        quoted_number = isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value)
+        quoted_number = isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value[:100])
         fix = "remove the quotes" if quoted_number else "write a whole number such as 100"
-        return f"{value!r} is not a whole number; {fix}"
+        return f"{shown} is not a whole number; {fix}"
     if kind in ("float_type", "float_parsing"):
-        quoted_number = isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value)
+        quoted_number = isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*",
+                                                                value[:100])
         fix = "remove the quotes" if quoted_number else "write a number such as 0.001"
-        return f"{value!r} is not a number; {fix}"
+        return f"{shown} is not a number; {fix}"
+    if kind == "finite_number":
+        return f"{shown} is not a finite number; write a number such as 0.001"
     if kind == "bool_type":
-        return f"{value!r} is not a yes/no value; write true or false"
+        return f"{shown} is not a yes/no value; write true or false"
     if kind == "string_type":
-        return f"{value!r} is not text; put it in quotes"
+        return f"{shown} is not text; put it in quotes"
     bounds = {"greater_than_equal": ("too small", "at least", "ge"), "greater_than": ("too small", "above", "gt"),
               "less_than_equal": ("too large", "at most", "le"), "less_than": ("too large", "below", "lt")}
     if kind in bounds:
         problem, relation, key = bounds[kind]
         limit = ctx[key]
         limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit
-        return f"{value!r} is {problem}; it must be {relation} {limit}"
+        return f"{shown} is {problem}; it must be {relation} {limit:,}"
     if kind == "invalid_key":
-        return f"{value!r} is not a key name; keys are words such as trainer or batch_size"
+        return f"{shown} is not a key name; keys are words such as trainer or batch_size"
     message = error["msg"]
     message = message[0].lower() + message[1:]
-    return f"{message}, got {value!r}"
+    return f"{excerpt(message, 80)}, got {shown}"
 
 
 def neighbourhood_size(config: Config) -> int:
@@ -358,10 +257,10 @@ def check_combinations(config: Config):
         yield (("general", "keep_generations"),
                "1 is too few to recompute a damaged checkpoint; use 2 or more, or 0 to keep all")
     if config.dataloader.dataset_name not in DATASETS:
-        close = difflib.get_close_matches(config.dataloader.dataset_name, list(DATASETS), n=1)
+        close = difflib.get_close_matches(config.dataloader.dataset_name[:100], list(DATASETS), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         yield (("dataloader", "dataset_name"),
-               f"{config.dataloader.dataset_name!r} is not a dataset lpz knows; {hint}"
+               f"{excerpt(config.dataloader.dataset_name)} is not a dataset lpz knows; {hint}"
                f"use one of {', '.join(DATASETS)}")
         return
     spec = DATASETS[config.dataloader.dataset_name]
@@ -379,6 +278,10 @@ def check_combinations(config: Config):
         yield (("network", "name"), f"{network} {need}; dataset {spec.name} has samples of shape {shape}; {fix}")
     if config.network.hidden_size is not None and network != "mlp2d":
         yield (("network", "hidden_size"), f"only mlp2d has a hidden_size; remove it for {network}")
+    if fits:
+        from lpz.footprint import too_big
+        if reason := too_big(config, shape, cells):
+            yield ("network",), reason
     if config.network.mustangs_mode != "generation" and config.network.loss != "mustangs":
         yield (("network", "mustangs_mode"), f"only applies to loss mustangs, not {config.network.loss}; "
                                              f"remove it or set loss: mustangs")

@@ -5,18 +5,24 @@
 
 A worker that cannot load a run's dataset from its own LPZ_DATA_DIR pulls it
 into that directory, checking every file's sha256, and loads it from there.
+The manifest is untrusted input: its names must be plain relative paths and
+its sizes are bounded (lpz.safe_names).
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import re
+import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from lpz.data import cifar, idx, images
 from lpz.data.base import data_dir
-from lpz.errors import CorruptObject, ObjectMissing, UserError
+from lpz.errors import CorruptObject, ObjectMissing, UserError, excerpt
+from lpz.safe_names import UnsafeName, check_relative, path_inside
 from lpz.store.base import Store
 
 log = logging.getLogger("lpz")
@@ -49,6 +55,22 @@ def local_files(name: str) -> dict[str, Path]:
     raise UserError(f"{name!r} cannot be pushed; datasets that can: {', '.join(PUSHABLE)}")
 
 
+MAX_FILES = 1_000_000           # CelebA, the largest, has 202,599
+MAX_FILE_BYTES = 8 * 2**30      # one file of a dataset (CIFAR-10's archive: 170 MB)
+MAX_TOTAL_BYTES = 512 * 2**30   # a whole dataset
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class BadManifest(UserError):
+    pass
+
+
+@dataclass(frozen=True)
+class Entry:
+    sha256: str
+    size: int
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -57,6 +79,7 @@ def push(store: Store, name: str, on_file=None) -> dict:
     """Upload a dataset's files and then its manifest (the manifest marks the upload complete)."""
     files = {}
     for relative, path in local_files(name).items():
+        check_relative(relative, "file name")
         data = path.read_bytes()
         store.put(f"data/{name}/files/{relative}", data)
         files[relative] = {"sha256": _sha256(data), "size": len(data)}
@@ -67,25 +90,105 @@ def push(store: Store, name: str, on_file=None) -> dict:
     return manifest
 
 
-def pull(store: Store, name: str) -> Path:
-    """Bring the pushed dataset into <data dir>/<name>/, verified; files already there are kept."""
+def read_manifest(store: Store, name: str) -> dict[str, Entry]:
+    """The pushed files of a dataset, every name and size checked (the store is untrusted input)."""
+    key = manifest_key(name)
     try:
-        manifest = store.get_json(manifest_key(name))
+        manifest = store.get_json(key)
     except ObjectMissing:
         raise UserError(f"{name} is neither in {data_dir()} nor pushed to {store.url}; "
                         f"put it there or run `lpz data push {name} --store {store.url}`") from None
+    except CorruptObject as e:
+        raise BadManifest(f"{_manifest_problem(store, key, name)}: {e}") from None
+
+    def bad(why: str) -> BadManifest:
+        return BadManifest(f"{_manifest_problem(store, key, name)}: {why}")
+
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not files:
+        raise bad("it has no files")
+    if len(files) > MAX_FILES:
+        raise bad(f"it lists {len(files):,} files, more than the {MAX_FILES:,} a dataset may have")
+    entries, total = {}, 0
+    for relative, entry in files.items():
+        try:
+            check_relative(relative, "file name")
+        except UnsafeName as e:
+            raise bad(str(e)) from None
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) \
+                or not SHA256.match(entry["sha256"]):
+            raise bad(f"file {excerpt(relative)} has no valid sha256")
+        size = entry.get("size")
+        if type(size) is not int or not 0 <= size <= MAX_FILE_BYTES:
+            raise bad(f"file {excerpt(relative)} has a size of {excerpt(size)}; sizes are 0 to {MAX_FILE_BYTES:,} bytes")
+        total += size
+        entries[relative] = Entry(entry["sha256"], size)
+    if total > MAX_TOTAL_BYTES:
+        raise bad(f"its files add up to {total:,} bytes, more than the {MAX_TOTAL_BYTES:,} a dataset may have")
+    return entries
+
+
+def _manifest_problem(store: Store, key: str, name: str) -> str:
+    return (f"store {store.url}: {key} cannot be trusted (push {name} again with `lpz data push {name}`, "
+            f"or put it in each worker's LPZ_DATA_DIR)")
+
+
+def pull(store: Store, name: str) -> Path:
+    """Bring the pushed dataset into <data dir>/<name>/, verified; files already there are kept.
+
+    Every file is written whole (through a temporary file) and only inside that folder, never
+    through a symbolic link: a manifest naming '../x' or '/etc/x' is refused before anything is
+    written."""
+    if name not in PUSHABLE:
+        raise UserError(f"{excerpt(name)} cannot be pulled; datasets that can: {', '.join(PUSHABLE)}")
+    entries = read_manifest(store, name)
     folder = data_dir() / name
-    for relative, entry in manifest["files"].items():
-        target = folder / relative
-        if target.is_file() and target.stat().st_size == entry["size"] and \
-                _sha256(target.read_bytes()) == entry["sha256"]:
+    targets = {relative: path_inside(folder, relative, "file name") for relative in entries}
+    for relative, entry in entries.items():
+        target = targets[relative]
+        if target.is_file() and target.stat().st_size == entry.size and \
+                _sha256(target.read_bytes()) == entry.sha256:
             continue
-        data = store.get(f"data/{name}/files/{relative}")
-        if _sha256(data) != entry["sha256"]:
-            raise CorruptObject(f"data/{name}/files/{relative}", "its sha256 differs from the manifest's")
+        key = f"data/{name}/files/{relative}"
+        data = store.get(key, max_bytes=entry.size)
+        if len(data) != entry.size or _sha256(data) != entry.sha256:
+            raise CorruptObject(key, "its size or sha256 differs from the manifest's")
         target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(target.name + ".part")
-        part.write_bytes(data)
-        os.replace(part, target)
-    log.info("pulled %s (%d files) from %s into %s", name, len(manifest["files"]), store.url, folder)
+        path_inside(folder, relative, "file name")  # again: nothing may have changed below folder meanwhile
+        _write_atomically(target, data)
+    log.info("pulled %s (%d files) from %s into %s", name, len(entries), store.url, folder)
     return folder
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(part, target)
+    except BaseException:
+        Path(part).unlink(missing_ok=True)
+        raise
+
+
+def require_available(dataloader, store: Store, for_workers: bool = False) -> None:
+    """Before a run is created: its dataset must be on this machine or pushed to its store; else one
+    line saying how to get it there. (A generated dataset is always available.)"""
+    from lpz.data import DATASETS
+    from lpz.data.download import local_copy
+
+    name = dataloader.dataset_name
+    if DATASETS[name].kind == "points":
+        return
+    trust = " (or, if every worker has it in its own LPZ_DATA_DIR, pass --workers-have-data)" if for_workers else ""
+    if name == "imagefolder":
+        if dataloader.path and Path(dataloader.path).expanduser().is_dir():
+            return
+        raise UserError(f"dataloader.path {excerpt(dataloader.path, 200)} is not a folder on this machine; "
+                        f"set it to the folder of your images{trust}")
+    if local_copy(name) is not None or store.exists(manifest_key(name)):
+        return
+    get = "see `lpz data download celeba` for how to get it" if name == "celeba" else f"run `lpz data download {name}`"
+    push_hint = f", then `lpz data push {name} --store {store.url}` so that the workers can pull it" if for_workers else ""
+    raise UserError(f"dataset {name} is neither in {data_dir() / name} nor pushed to {store.url}: "
+                    f"{get}{push_hint}{trust}")

@@ -11,6 +11,8 @@ class UserError(Exception):
 
 class ConfigError(UserError):
     def __init__(self, source: str, key: str, message: str):
+        if len(key) > 100 or not key.isprintable():  # a key path from a hostile file
+            key = excerpt(key, 100)
         self.source, self.key, self.message = source, key, message
         where = f"{source}: {key}: " if key else f"{source}: "
         super().__init__(where + message)
@@ -37,3 +39,43 @@ class CorruptObject(Exception):
     def __init__(self, key: str, detail: str = ""):
         self.key = key
         super().__init__(f"{key} is corrupt{': ' + detail if detail else ''}")
+
+
+class ObjectTooLarge(CorruptObject):
+    """An object larger than the reader allows for it (a size taken from untrusted input)."""
+
+
+def excerpt(value, limit: int = 40) -> str:
+    """A short, escaped rendering of an untrusted value for an error message.
+
+    Never longer than limit characters however big the value is (an alias bomb of a config, a
+    megabyte of text), and never more work than that: containers are rendered item by item until
+    the budget runs out, and non-printable characters are escaped by repr."""
+    text = _bounded_repr(value, limit + 1)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _bounded_repr(value, budget: int) -> str:
+    if isinstance(value, str):
+        return repr(value[:budget])
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if abs(value) < 10 ** 30 else "a number of more than 30 digits"
+    if isinstance(value, (list, tuple, dict)):
+        items = value.items() if isinstance(value, dict) else value
+        opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
+        parts, used = [], 1
+        for item in items:
+            if used >= budget:
+                parts.append("...")
+                break
+            if isinstance(value, dict):
+                key, inner = item
+                shown = f"{_bounded_repr(key, budget - used)}: {_bounded_repr(inner, budget - used)}"
+            else:
+                shown = _bounded_repr(item, budget - used)
+            parts.append(shown)
+            used += len(shown) + 2
+        return opening + ", ".join(parts) + closing
+    return f"a value of type {type(value).__name__}"

@@ -8,6 +8,7 @@ numbers, strings and lists, so they load with torch.load(weights_only=True).
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -30,7 +31,11 @@ class Individual:
         return plain
 
     @classmethod
-    def from_dict(cls, plain: dict) -> "Individual":
+    def from_dict(cls, plain: dict, shapes: dict[str, tuple] | None = None, public: bool = False) -> "Individual":
+        """The individual in plain; with the shapes its weights must have, every field is checked first
+        (NotACellState says what is wrong)."""
+        if shapes is not None:
+            _check_individual(plain, shapes, public)
         return cls(plain["weights"], plain["lr"], plain.get("adam"), plain["fitness"],
                    tuple(plain["origin"]), plain["loss"])
 
@@ -55,11 +60,105 @@ class CellState:
                 "mixture_weights": list(self.mixture_weights), "mixture_score": self.mixture_score}
 
     @classmethod
-    def from_dict(cls, plain: dict) -> "CellState":
+    def from_dict(cls, plain: dict, expected: Expected | None = None) -> "CellState":
+        """The cell state in plain; with what is expected of it (read from a store), checked first."""
+        if expected is not None:
+            _check_state(plain, expected)
+        roles = {"generators": None, "discriminators": None}
+        if expected is not None:
+            roles = {"generators": expected.shapes("g"), "discriminators": expected.shapes("d")}
+        public = expected.public if expected is not None else False
         return cls(plain["cell"], plain["generation"],
-                   [Individual.from_dict(i) for i in plain["generators"]],
-                   [Individual.from_dict(i) for i in plain["discriminators"]],
+                   [Individual.from_dict(i, roles["generators"], public) for i in plain["generators"]],
+                   [Individual.from_dict(i, roles["discriminators"], public) for i in plain["discriminators"]],
                    list(plain["mixture_weights"]), plain.get("mixture_score"))
 
     def best_generator(self) -> Individual:
         return min(self.generators, key=lambda i: i.fitness)
+
+
+# ------------------------------------------------------------------ checks of states read from a store
+
+class NotACellState(ValueError):
+    """A checkpoint whose contents are not the state they should be (damaged, or written by another)."""
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a checkpoint read from the store must hold: the state of this cell at this generation."""
+    config: object
+    grid: object
+    cell: int
+    generation: int
+    sample_shape: tuple
+    public: bool
+
+    def shapes(self, role: str) -> dict[str, tuple]:
+        from lpz.nets import parameter_shapes
+        return parameter_shapes(self.config.network, tuple(self.sample_shape), role)
+
+
+def weights_fit(weights, shapes: dict[str, tuple]) -> bool:
+    """Whether weights is a state dict of float32 tensors with exactly these names and shapes, in order."""
+    return (isinstance(weights, dict) and list(weights) == list(shapes)
+            and all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 and tuple(t.shape) == shape
+                    for t, shape in zip(weights.values(), shapes.values())))
+
+
+def _require(condition: bool, problem: str) -> None:
+    if not condition:
+        raise NotACellState(problem)
+
+
+def _is_number(value, low: float = -math.inf) -> bool:
+    return type(value) in (float, int) and not math.isnan(value) and value >= low
+
+
+def _check_state(plain, expected: Expected) -> None:
+    _require(isinstance(plain, dict), "it does not hold a cell state")
+    _require((plain.get("cell"), plain.get("generation")) == (expected.cell, expected.generation),
+             "it holds the state of another cell or generation")
+    population = expected.config.trainer.params.population_size
+    for role in ("generators", "discriminators"):
+        members = plain.get(role)
+        _require(isinstance(members, list) and len(members) == population,
+                 f"it does not hold {population} {role}")
+    weights = plain.get("mixture_weights")
+    hood = len(expected.grid.neighbourhood(expected.cell))
+    _require(isinstance(weights, list) and len(weights) == hood and all(_is_number(w, 0) for w in weights)
+             and 0 < sum(weights) < math.inf, f"its mixture weights are not {hood} weights of a mixture")
+    score = plain.get("mixture_score")
+    _require(score is None or _is_number(score), "its mixture score is not a number")
+
+
+def _check_individual(plain, shapes: dict[str, tuple], public: bool) -> None:
+    _require(isinstance(plain, dict), "an individual is not a record")
+    _require(weights_fit(plain.get("weights"), shapes), "an individual's weights do not fit the network of the config")
+    _require(_is_number(plain.get("lr"), 0) and plain["lr"] < math.inf, "an individual's learning rate is not a number")
+    _require(type(plain.get("fitness")) in (float, int), "an individual's fitness is not a number")
+    origin = plain.get("origin")
+    _require(isinstance(origin, list) and len(origin) == 2 and all(type(v) is int for v in origin),
+             "an individual's origin is not (cell, generation)")
+    _require(isinstance(plain.get("loss"), str) and len(plain["loss"]) < 50, "an individual's loss is not a name")
+    adam = plain.get("adam")
+    _require(adam is None or (not public and _is_adam_state(adam, list(shapes.values()))),
+             "an individual's optimiser state does not fit its network")
+
+
+def _is_adam_state(adam, shapes: list[tuple]) -> bool:
+    """A torch.optim.Adam state_dict over parameters of these shapes (in order)."""
+    if not (isinstance(adam, dict) and isinstance(adam.get("state"), dict) and isinstance(adam.get("param_groups"), list)):
+        return False
+    groups = adam["param_groups"]
+    if len(groups) != 1 or not isinstance(groups[0], dict) or groups[0].get("params") != list(range(len(shapes))):
+        return False
+    for index, moments in adam["state"].items():
+        if type(index) is not int or not 0 <= index < len(shapes) or not isinstance(moments, dict):
+            return False
+        for name in ("exp_avg", "exp_avg_sq"):
+            moment = moments.get(name)
+            if not (isinstance(moment, torch.Tensor) and tuple(moment.shape) == shapes[index]):
+                return False
+        if not isinstance(moments.get("step"), torch.Tensor):
+            return False
+    return True

@@ -18,7 +18,8 @@ import socket
 import threading
 import time
 
-from lpz.errors import ObjectMissing
+from lpz.errors import CorruptObject, ObjectMissing
+from lpz.records import InvalidRecord, LeaseRecord, checked
 from lpz.runs import Run
 
 log = logging.getLogger("lpz")
@@ -39,10 +40,14 @@ def assembly_lease(run: Run) -> str:
 
 
 def read_lease(run: Run, key: str) -> dict | None:
+    """The lease at key, None when there is none; a damaged lease reads as one that lapsed long ago
+    (its cell is then sent again, which is harmless)."""
     try:
-        return run.store.get_json(key)
-    except (ObjectMissing, ValueError):
+        return checked(LeaseRecord, run.store.get_json(key, max_bytes=64 * 1024))
+    except ObjectMissing:
         return None
+    except (CorruptObject, InvalidRecord):
+        return {"worker": "unknown (its lease is damaged)", "task": "", "started": 0.0, "renewed": 0.0, "period": 1.0}
 
 
 def lapsed(lease: dict, now: float | None = None) -> bool:

@@ -9,13 +9,13 @@ changes it.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 from torch import nn
 
-DEFAULT_LATENT = {"four_layer_perceptron": 64, "convolutional": 100, "mlp2d": 2}
-DEFAULT_HIDDEN_2D = 64
+from lpz.footprint import DEFAULT_HIDDEN_2D, DEFAULT_LATENT  # noqa: F401  (the sizes live beside their estimate)
 
 
 class Generator(nn.Module):
@@ -100,12 +100,10 @@ def initialise(module: nn.Module, gen: torch.Generator) -> None:
             nn.init.zeros_(layer.bias)
 
 
-def build(network, sample_shape: tuple, gen: torch.Generator | None = None,
-          device: str = "cpu") -> tuple[Generator, Discriminator]:
-    """The (generator, discriminator) pair of a network config; initialised from gen (a CPU
-    generator, so the initial weights are the same on every device) when given."""
+def _on_meta(network, sample_shape: tuple) -> tuple[Generator, Discriminator]:
+    """The pair on the meta device: shapes only, no memory and no random draws."""
     latent = network.latent_size or DEFAULT_LATENT[network.name]
-    with torch.device("meta"):  # no memory and no global random draws until we initialise
+    with torch.device("meta"):
         if network.name == "four_layer_perceptron":
             g, d = four_layer_perceptron(latent, sample_shape)
         elif network.name == "mlp2d":
@@ -114,12 +112,25 @@ def build(network, sample_shape: tuple, gen: torch.Generator | None = None,
             g, d = convolutional(latent, sample_shape)
         else:
             raise ValueError(f"unknown network {network.name}")
-        generator, discriminator = Generator(g, latent, sample_shape), Discriminator(d)
-    generator, discriminator = generator.to_empty(device="cpu"), discriminator.to_empty(device="cpu")
+        return Generator(g, latent, sample_shape), Discriminator(d)
+
+
+def build(network, sample_shape: tuple, gen: torch.Generator | None = None,
+          device: str = "cpu") -> tuple[Generator, Discriminator]:
+    """The (generator, discriminator) pair of a network config; initialised from gen (a CPU
+    generator, so the initial weights are the same on every device) when given."""
+    generator, discriminator = (net.to_empty(device="cpu") for net in _on_meta(network, sample_shape))
     if gen is not None:
         initialise(generator, gen)
         initialise(discriminator, gen)
     return generator.to(device), discriminator.to(device)
+
+
+@functools.lru_cache(maxsize=64)
+def parameter_shapes(network, sample_shape: tuple, role: str) -> dict[str, tuple]:
+    """The name and shape of every tensor in a state dict of the network (role "g" or "d"), in order."""
+    net = _on_meta(network, sample_shape)[0 if role == "g" else 1]
+    return {name: tuple(t.shape) for name, t in net.state_dict().items()}
 
 
 def loaded(network, sample_shape: tuple, weights: dict, role: str, device: str = "cpu") -> nn.Module:

@@ -13,6 +13,7 @@ of the checkpoints it commits, so a damaged checkpoint is detected on read.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 import time
@@ -22,10 +23,25 @@ from functools import cached_property
 
 from lpz import __version__
 from lpz.config import Config, resolved, validate
-from lpz.errors import CorruptObject, ObjectMissing, RunNotFound, UserError
+from lpz.errors import CorruptObject, ObjectMissing, RunNotFound, UserError, excerpt
 from lpz.grid import Grid
-from lpz.individual import CellState
+from lpz.data.specs import DATASETS
+from lpz.individual import CellState, Expected, NotACellState, weights_fit
+from lpz.nets import parameter_shapes
+from lpz.records import CellMetrics, InvalidRecord, MixtureResult, RunInfo, checked
 from lpz.store.base import Store, tensor_bytes, tensors_from
+
+log = logging.getLogger("lpz")
+MAX_METRICS_BYTES = 4 * 2**20  # a cell's metrics.json is a few KB
+
+
+class DamagedRun(UserError):
+    """A run whose run.json cannot be read: nothing of it can be recomputed."""
+
+
+class DamagedResult(UserError):
+    """A finished run whose result (mixture/) is damaged: `lpz assemble` rebuilds it."""
+
 
 class DamagedCheckpoint(CorruptObject):
     """A committed checkpoint that is missing or fails its checksum: recompute its cell-generation."""
@@ -39,6 +55,8 @@ RUN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 
 
 def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str):
+        raise UserError(f"run id {excerpt(run_id)} is not text; `lpz list` shows the runs in the store")
     if not run_id:
         raise UserError("run id is empty; `lpz list` shows the runs in the store")
     if len(run_id) > 80:
@@ -67,7 +85,9 @@ class Run:
     # ------------------------------------------------------------- creation
 
     @classmethod
-    def create(cls, store: Store, config: Config, config_file: str = "", run_id: str | None = None) -> "Run":
+    def create(cls, store: Store, config: Config, config_file: str = "", run_id: str | None = None,
+               executor: str = "local") -> "Run":
+        """A new run in the store; executor "local" (lpz run) or "cluster" (lpz submit)."""
         run_id = check_run_id(run_id or new_run_id(config.name or "run"))
         run = cls(store, run_id)
         grid = Grid.from_config(config)
@@ -79,21 +99,29 @@ class Run:
             "grid": {"rows": grid.rows, "cols": grid.cols, "topology": grid.topology, "cells": grid.size},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "lpz_version": __version__,
+            "executor": executor,
         })
         return run
 
     @classmethod
     def open(cls, store: Store, run_id: str) -> "Run":
         run = cls(store, check_run_id(run_id))
-        try:
-            run.__dict__["info"] = store.get_json(run.key("run.json"))  # the cached_property, read once
-        except ObjectMissing:
-            raise RunNotFound(f"no run {run_id!r} in store {store.url}; `lpz list` shows the runs there") from None
+        run.__dict__["info"] = run._read_info()  # the cached_property, read once
         return run
 
     @cached_property
     def info(self) -> dict:
-        return self.store.get_json(self.key("run.json"))
+        return self._read_info()
+
+    def _read_info(self) -> dict:
+        try:
+            return checked(RunInfo, self.store.get_json(self.key("run.json")))
+        except ObjectMissing:
+            raise RunNotFound(f"no run {self.id!r} in store {self.store.url}; `lpz list` shows the runs there") \
+                from None
+        except (CorruptObject, InvalidRecord) as e:
+            raise DamagedRun(f"run {self.id}: its run.json is damaged ({e}); the run cannot be read, "
+                             f"start it again from its config") from None
 
     @cached_property
     def config(self) -> Config:
@@ -106,6 +134,11 @@ class Run:
     @property
     def generations(self) -> int:
         return self.config.trainer.generations
+
+    @property
+    def sample_shape(self) -> tuple:
+        loader = self.config.dataloader
+        return tuple(DATASETS[loader.dataset_name].sample_shape(loader))
 
     # ------------------------------------------------------------- keys
 
@@ -120,20 +153,33 @@ class Run:
     def committed(self, generation: int, cell: int) -> bool:
         return generation == 0 or self.store.exists(self.cell_key(generation, cell, "metrics.json"))
 
+    def cell_file(self, key: str) -> tuple[int, int, str] | None:
+        """(generation, cell, name) of a key runs/<id>/gen/<g>/cell/<c>/<name> of this run; None for any
+        other key (a listing is untrusted: it may hold names lpz never wrote)."""
+        parts = key.split("/")
+        if len(parts) != 7 or parts[:3] != ["runs", self.id, "gen"] or parts[4] != "cell":
+            return None
+        g, c = parts[3], parts[5]
+        if not (g.isdigit() and c.isdigit() and len(g) < 7 and len(c) < 7):
+            return None
+        g, c = int(g), int(c)
+        if not (1 <= g <= self.generations and c in self.grid.cells):
+            return None
+        return g, c, parts[6]
+
     def committed_cells(self) -> dict[int, set[int]]:
         """generation -> cells whose generation is committed, from one listing of the store."""
         done: dict[int, set[int]] = {}
         for key in self.store.list(self.key("gen") + "/"):
-            parts = key.split("/")
-            if parts[-1] == "metrics.json":
-                done.setdefault(int(parts[3]), set()).add(int(parts[5]))
+            found = self.cell_file(key)
+            if found and found[2] == "metrics.json":
+                done.setdefault(found[0], set()).add(found[1])
         return done
 
     def committed_in(self, generation: int) -> set[int]:
         """The cells whose given generation is committed, from a listing of that generation alone."""
-        prefix = self.key("gen", generation, "cell") + "/"
-        return {int(key[len(prefix):].split("/")[0]) for key in self.store.list(prefix)
-                if key.endswith("/metrics.json")}
+        found = (self.cell_file(key) for key in self.store.list(self.key("gen", generation, "cell") + "/"))
+        return {f[1] for f in found if f and f[0] == generation and f[2] == "metrics.json"}
 
     def last_complete_generation(self, committed: dict[int, set[int]] | None = None) -> int:
         committed = self.committed_cells() if committed is None else committed
@@ -145,14 +191,64 @@ class Run:
     def finished(self) -> bool:
         return self.store.exists(self.key("mixture", "mixture.json"))
 
+    # ------------------------------------------------------------- the result
+
+    def write_result(self, generators: dict, result: dict) -> None:
+        """The mixture's generators, then mixture.json with their sha256: written last, it marks the run
+        finished."""
+        data = self.store.put_tensors(self.key("mixture", "generators.pt"), generators)
+        self.store.put_json(self.key("mixture", "mixture.json"), {**result, "files": {"generators.pt": sha256(data)}})
+
+    def read_result(self) -> dict:
+        """The run's result (mixture.json), checked; DamagedResult when it cannot be trusted."""
+        try:
+            return checked(MixtureResult, self.store.get_json(self.key("mixture", "mixture.json"),
+                                                              max_bytes=MAX_METRICS_BYTES))
+        except (CorruptObject, InvalidRecord) as e:
+            raise self._damaged_result(f"mixture.json: {e}") from None
+
+    def read_result_generators(self) -> dict:
+        """{"cells", "weights", "generators"} of the result, its bytes checked against mixture.json."""
+        result = self.read_result()
+        try:
+            data = self.store.get(self.key("mixture", "generators.pt"))
+        except (CorruptObject, ObjectMissing) as e:
+            raise self._damaged_result(f"generators.pt: {e}") from None
+        if sha256(data) != result["files"]["generators.pt"]:
+            raise self._damaged_result("generators.pt: its sha256 differs from the one in mixture.json")
+        try:
+            saved = tensors_from(data)
+        except Exception:  # torch's message would suggest weights_only=False: never
+            raise self._damaged_result("generators.pt: the safe loader refuses it") from None
+        if not (isinstance(saved, dict) and isinstance(saved.get("generators"), list)
+                and saved.get("weights") == result["weights"] and len(saved["generators"]) == len(result["weights"])):
+            raise self._damaged_result("generators.pt does not hold the mixture that mixture.json describes")
+        shapes = parameter_shapes(self.config.network, self.sample_shape, "g")
+        if not all(weights_fit(weights, shapes) for weights in saved["generators"]):
+            raise self._damaged_result("generators.pt: its weights do not fit the run's network")
+        return saved
+
+    def _damaged_result(self, detail: str) -> DamagedResult:
+        return DamagedResult(f"run {self.id}: its result is damaged ({detail}); rebuild it from the last "
+                             f"generation with `lpz assemble {self.id}`")
+
+    def unfinish(self) -> None:
+        """Remove the mark of a finished run, so that its result is assembled again."""
+        self.store.delete(self.key("mixture", "mixture.json"))
+
     # ------------------------------------------------------------- control (cluster runs)
 
     def control(self) -> dict:
         """{"state": "cancelled" | "failed", ...} once a run was cancelled or failed, else {}."""
         try:
-            return self.store.get_json(self.key("control.json"))
+            control = self.store.get_json(self.key("control.json"))
         except ObjectMissing:
             return {}
+        except CorruptObject:
+            control = None
+        if not (isinstance(control, dict) and control.get("state") in ("cancelled", "failed")):
+            return {"state": "failed", "error": "its control.json is damaged; `lpz resume` clears it"}
+        return control
 
     def set_control(self, state: str, **details) -> None:
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -164,31 +260,51 @@ class Run:
     # ------------------------------------------------------------- cell states
 
     def metrics(self, generation: int, cell: int) -> dict:
-        return self.store.get_json(self.cell_key(generation, cell, "metrics.json"))
+        """The commit marker of a cell-generation, checked; DamagedCheckpoint when it is not a valid record
+        (ObjectMissing when it is not there: the cell-generation is not committed)."""
+        key = self.cell_key(generation, cell, "metrics.json")
+        try:
+            metrics = checked(CellMetrics, self.store.get_json(key, max_bytes=MAX_METRICS_BYTES))
+        except (CorruptObject, InvalidRecord) as e:
+            raise DamagedCheckpoint(key, generation, cell, str(e)) from None
+        if (metrics["generation"], metrics["cell"]) != (generation, cell):
+            raise DamagedCheckpoint(key, generation, cell, "it belongs to another cell or generation")
+        return metrics
 
-    def _read_checkpoint(self, generation: int, cell: int, name: str) -> CellState:
+    def _read_checkpoint(self, generation: int, cell: int, name: str, shape: tuple) -> CellState:
+        """A committed checkpoint, whole and checked; DamagedCheckpoint for anything else: missing, not
+        matching its committed sha256, refused by the safe loader, or not the state of this cell."""
         key = self.cell_key(generation, cell, name)
         try:
-            data = self.store.get(key)
             recorded = self.metrics(generation, cell)["files"][name]
+            data = self.store.get(key)
         except CorruptObject as e:
             raise DamagedCheckpoint(key, generation, cell, str(e)) from None
         except (ObjectMissing, KeyError):
             raise DamagedCheckpoint(key, generation, cell, "missing") from None
         if recorded != sha256(data):
             raise DamagedCheckpoint(key, generation, cell, "its sha256 differs from the one committed")
-        return CellState.from_dict(tensors_from(data))
+        try:
+            plain = tensors_from(data)
+        except Exception:  # torch's message would suggest weights_only=False: never
+            raise DamagedCheckpoint(key, generation, cell, "the safe loader refuses it (it holds more than "
+                                                           "tensors and plain values)") from None
+        try:
+            return CellState.from_dict(plain, Expected(self.config, self.grid, cell, generation, shape,
+                                                       public=name == "public.pt"))
+        except NotACellState as e:
+            raise DamagedCheckpoint(key, generation, cell, str(e)) from None
 
     def read_state(self, generation: int, cell: int, shape: tuple) -> CellState:
         if generation == 0:
             from lpz.cell import initial_state
             return initial_state(self.config, cell, shape)
-        return self._read_checkpoint(generation, cell, "state.pt")
+        return self._read_checkpoint(generation, cell, "state.pt", shape)
 
     def read_public(self, generation: int, cell: int, shape: tuple) -> CellState:
         if generation == 0:
             return self.read_state(0, cell, shape)
-        return self._read_checkpoint(generation, cell, "public.pt")
+        return self._read_checkpoint(generation, cell, "public.pt", shape)
 
     def write_cell(self, state: CellState, metrics: dict, artifacts: dict[str, bytes] | None = None) -> None:
         """Checkpoints (and artifacts such as samples.png) first, then metrics.json, whose presence
@@ -245,6 +361,9 @@ class Run:
                     try:
                         cache[(g, c)] = self.metrics(g, c)
                     except ObjectMissing:
+                        continue
+                    except DamagedCheckpoint as damage:  # recomputed by the next task that reads it
+                        log.warning("run %s: %s", self.id, damage)
                         continue
                 result.setdefault(g, {})[c] = cache[(g, c)]
         return result

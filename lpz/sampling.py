@@ -28,15 +28,9 @@ def require_finished(run: Run) -> None:
 def mixture_nets(run: Run) -> tuple[list[torch.nn.Module], list[float]]:
     """The generators of the run's mixture and their weights."""
     require_finished(run)
-    saved = run.store.get_tensors(run.key("mixture", "generators.pt"))
-    shape = sample_shape(run)
-    built = [nets.loaded(run.config.network, shape, weights, "g") for weights in saved["generators"]]
+    saved = run.read_result_generators()
+    built = [nets.loaded(run.config.network, run.sample_shape, weights, "g") for weights in saved["generators"]]
     return built, list(saved["weights"])
-
-
-def sample_shape(run: Run) -> tuple:
-    loader = run.config.dataloader
-    return tuple(DATASETS[loader.dataset_name].sample_shape(loader))
 
 
 def draw(run: Run, n: int, seed: int = 0) -> torch.Tensor:

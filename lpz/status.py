@@ -10,10 +10,10 @@ from __future__ import annotations
 import statistics
 import time
 
-from lpz.leases import lapsed
-from lpz.runs import Run
+from lpz.leases import lapsed, read_lease
+from lpz.runs import DamagedResult, Run
 
-STATES = ("finished", "failed", "cancelled", "in progress")
+STATES = ("finished", "failed", "cancelled", "damaged", "in progress")
 
 
 def run_status(run: Run) -> dict:
@@ -24,6 +24,12 @@ def run_status(run: Run) -> dict:
         complete += 1
     control = run.control()
     state = "finished" if run.finished() else control.get("state", "in progress")
+    mixture, damage = None, None
+    if state == "finished":
+        try:
+            mixture = run.read_result()
+        except DamagedResult as e:
+            state, damage = "damaged", str(e)
     history = [_generation_summary(g, by_cell) for g, by_cell in sorted(metrics.items())]
     status = {
         "id": run.id,
@@ -43,7 +49,9 @@ def run_status(run: Run) -> dict:
         "best": _best(history),
         "cells": _cells(run, metrics, complete, control),
         "control": control,
-        "mixture": run.store.get_json(run.key("mixture", "mixture.json")) if state == "finished" else None,
+        "mixture": mixture,
+        "damage": damage,
+        "refused": [],  # why workers refused its tasks; the command line fills it in from the broker
     }
     return status
 
@@ -101,11 +109,11 @@ def _cells(run: Run, metrics: dict, complete: int, control: dict) -> list[dict]:
     leases = {}
     prefix = run.key("gen", current, "cell") + "/"
     for key in run.store.list(prefix) if complete < run.generations else []:
-        if key.startswith(prefix) and key.endswith("/lease.json"):
-            try:
-                leases[int(key[len(prefix):].split("/")[0])] = run.store.get_json(key)
-            except Exception:  # released between the listing and now
-                continue
+        found = run.cell_file(key)
+        if found and found[0] == current and found[2] == "lease.json":
+            lease = read_lease(run, key)
+            if lease is not None:  # else released between the listing and now
+                leases[found[1]] = lease
     cells = []
     for c in run.grid.cells:
         latest_g = max((g for g in metrics if c in metrics[g]), default=None)

@@ -64,6 +64,12 @@ def state_line(info: dict) -> Text:
                              f"on {c.get('worker')}: {c.get('error')}  (lpz resume {info['id']} to retry)")
     if state == "cancelled":
         return Text.assemble(("cancelled", "yellow"), f" after {progress}  (lpz resume {info['id']} continues it)")
+    if state == "damaged":
+        return Text.assemble(("damaged", "red"), f": {progress}; {info['damage']}")
+    if info.get("refused"):
+        refusal = info["refused"][0]
+        return Text.assemble(("refused", "red"), f" by {len(info['refused'])} worker(s), e.g. {refusal['worker']}: "
+                             f"{refusal['reason']}")
     return Text.assemble(("in progress", "yellow"), f": {progress} complete, "
                          f"{info['next_generation_cells_done']}/{grid['cells']} cells of the next; "
                          f"last commit {ago(info['last_commit'])}")

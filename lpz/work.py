@@ -11,7 +11,7 @@ from typing import Callable
 
 from lpz.cell import step
 from lpz.data import load_dataset
-from lpz.errors import UserError
+from lpz.errors import UserError, excerpt
 from lpz.runs import DamagedCheckpoint, Run
 from lpz.scoring import make_scorer
 from lpz.store.base import Store
@@ -24,8 +24,13 @@ REPAIR_DEPTH = 2  # how many generations back a damaged checkpoint may be recomp
 def train_cell(store: Store, run_id: str, generation: int, cell: int, device: str = "cpu", _depth: int = 0) -> dict:
     """Commit generation+1 of a cell, computed from generation on device; return its metrics."""
     run = Run.open(store, run_id)
+    check_cell_generation(run, generation, cell)
     if run.committed(generation + 1, cell):
-        return run.metrics(generation + 1, cell)
+        try:
+            return run.metrics(generation + 1, cell)
+        except DamagedCheckpoint as damage:
+            log.warning("run %s: %s; recomputing generation %d of cell %d", run.id, damage, generation + 1, cell)
+            run.uncommit(generation + 1, cell)
     config = run.config
     dataset = run_dataset(run)
     shape = dataset.shape
@@ -42,6 +47,14 @@ def train_cell(store: Store, run_id: str, generation: int, cell: int, device: st
     metrics["device"] = device
     run.write_cell(state, metrics, artifacts)
     return run.metrics(generation + 1, cell)
+
+
+def check_cell_generation(run: Run, generation: int, cell: int) -> None:
+    """A cell-generation named in a message (untrusted) must be one of the run's."""
+    if type(generation) is not int or not 0 <= generation < run.generations:
+        raise UserError(f"run {run.id}: generation {excerpt(generation)} is not one of 0..{run.generations - 1}")
+    if type(cell) is not int or cell not in run.grid.cells:
+        raise UserError(f"run {run.id}: cell {excerpt(cell)} is not one of the grid's {run.grid.size}")
 
 
 def run_dataset(run: Run):

@@ -3,18 +3,24 @@
 Each task reads what it needs from the store and writes its result there;
 the messages carry only the store URL, the run id, the generation and the
 cell. Re-running a task whose cell-generation is committed changes nothing.
+
+A message is untrusted input (anyone who can write to the broker can send
+one): a task for a store this worker does not serve, or with ids that are
+not a run's, is refused (logged, acknowledged, never executed) and the
+refusal is recorded in the broker, where `lpz status` shows it.
 """
 from __future__ import annotations
 
 import logging
 import time
 
+from lpz import work
 from lpz.celery import app, process_device
 from lpz.cluster import Cluster
+from lpz.errors import StoreError, UserError
 from lpz.leases import Lease, assembly_lease, cell_lease, worker_name
 from lpz.runs import Run
-from lpz.store import open_store
-from lpz import work
+from lpz.store import open_served_store
 
 log = logging.getLogger("lpz")
 MAX_RETRIES = 3
@@ -24,20 +30,40 @@ def _backoff(retries: int) -> float:
     return min(60.0, 2.0 ** retries)
 
 
+def _open(task, store, run_id) -> Run | None:
+    """The run a message names, or None when the message is refused. A store that does not answer
+    is retried like any other failure."""
+    try:
+        return Run.open(open_served_store(store), run_id)
+    except StoreError as error:
+        if task.request.retries < task.max_retries:
+            raise task.retry(exc=error, countdown=_backoff(task.request.retries))
+        raise
+    except UserError as refused:
+        log.error("refused a task for run %r: %s", run_id if isinstance(run_id, str) else "?", refused)
+        Cluster(app).refuse(run_id, store, str(refused))
+        return None
+
+
 @app.task(name="lpz.train_cell", bind=True, max_retries=MAX_RETRIES)
 def train_cell(self, store: str, run_id: str, generation: int, cell: int) -> dict:
     """Compute generation+1 of one cell from generation, commit it, and send what is due next."""
-    run = Run.open(open_store(store), run_id)
+    run = _open(self, store, run_id)
+    if run is None:
+        return {"refused": True}
+    try:
+        work.check_cell_generation(run, generation, cell)
+    except UserError as refused:
+        log.error("refused a task for run %s: %s", run.id, refused)
+        Cluster(app).refuse(run.id, store, str(refused))
+        return {"refused": True}
     if run.control():
         return {"skipped": run.control()["state"]}
     start = time.perf_counter()
     log.info("run %s generation %d cell %d: start on %s", run_id, generation + 1, cell, process_device["device"])
     try:
-        if run.committed(generation + 1, cell):
-            metrics = run.metrics(generation + 1, cell)
-        else:
-            with Lease(run, cell_lease(run, generation + 1, cell), task=self.request.id or ""):
-                metrics = work.train_cell(run.store, run_id, generation, cell, process_device["device"])
+        with Lease(run, cell_lease(run, generation + 1, cell), task=self.request.id or ""):
+            metrics = work.train_cell(run.store, run_id, generation, cell, process_device["device"])
         Cluster(app).advance(run, generation + 1)
     except Exception as error:
         if self.request.retries < self.max_retries:
@@ -58,7 +84,9 @@ def assemble(self, store: str, run_id: str) -> dict:
     """Score every cell's final mixture and keep the best as the run's result."""
     from lpz.assemble import assemble as assemble_mixture
 
-    run = Run.open(open_store(store), run_id)
+    run = _open(self, store, run_id)
+    if run is None:
+        return {"refused": True}
     try:
         with Lease(run, assembly_lease(run), task=self.request.id or ""):
             result = assemble_mixture(run.store, run_id, process_device["device"])

@@ -175,7 +175,21 @@ def test_the_worker_builds_the_dockerfile_and_the_cli_uses_the_same_image():
     assert SERVICES["lpz"]["image"] == SERVICES["worker"]["image"]
     assert tokens(SERVICES["lpz"]["entrypoint"]) == ["lpz"]
     assert "cli" in SERVICES["lpz"]["profiles"]
-    assert "./configs:/app/configs:ro" in SERVICES["lpz"]["volumes"]
+    assert "./configs:/work/configs:ro" in SERVICES["lpz"]["volumes"]
+
+
+def test_the_cli_container_writes_its_outputs_where_its_user_may():
+    """`lpz sample` and `lpz report` write samples/ and reports/ under the working folder: the image
+    gives that folder to its user, and the CLI service mounts host folders there."""
+    workdir = dockerfile_args("WORKDIR")[-1]
+    user = dockerfile_args("USER")[-1]
+    creating = " ".join(args for args in dockerfile_args("RUN") if "useradd" in args)
+    assert f"chown -R {user}:{user}" in creating and workdir in creating
+    for folder in ("samples", "reports"):
+        assert f"{workdir}/{folder}" in creating
+        assert f"./{folder}:{workdir}/{folder}" in SERVICES["lpz"]["volumes"]
+    assert f"./configs:{workdir}/configs:ro" in SERVICES["lpz"]["volumes"]
+    assert SERVICES["lpz"]["user"] == "${LPZ_UID:-1000}:${LPZ_GID:-1000}" and "--uid 1000" in creating
 
 
 def test_flower_watches_the_workers_broker():

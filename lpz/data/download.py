@@ -73,6 +73,12 @@ class ChecksumMismatch(UserError):
     pass
 
 
+class Unreachable(UserError):
+    def __init__(self, host: str):
+        self.host = host
+        super().__init__(f"cannot reach {host}")
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -118,7 +124,7 @@ def _resume(source: Source, part: Path, folder: Path, progress) -> None:
         raise UserError(f"{source.url}: the server answered {e.code} {e.reason}; "
                         f"download it by hand into {folder}") from None
     except (urllib.error.URLError, OSError):
-        raise UserError(f"cannot reach {host}: no network? download {source.url} by hand into {folder}") from None
+        raise Unreachable(host) from None
     with response:
         resumed = response.status == 206 and response.headers.get("Content-Range", "").startswith(f"bytes {offset}-")
         if not resumed:
@@ -140,7 +146,15 @@ def _resume(source: Source, part: Path, folder: Path, progress) -> None:
 def download(name: str, root: Path | None = None, progress=None) -> list[tuple[Path, bool]]:
     """Every file of dataset name into root/name/ (root: the data directory); (path, downloaded) for each."""
     folder = (root or data_dir()) / name
-    return [(folder / source.filename, fetch(source, folder, progress)) for source in SOURCES[name]]
+    results = []
+    for source in SOURCES[name]:
+        try:
+            results.append((folder / source.filename, fetch(source, folder, progress)))
+        except Unreachable as e:
+            missing = [s.url for s in SOURCES[name] if not (folder / s.filename).is_file()]
+            raise UserError(f"cannot reach {e.host} (no network?): download {'these files' if len(missing) > 1 else 'it'} "
+                            f"by hand into {folder}, then run this again to check them: {' '.join(missing)}") from None
+    return results
 
 
 def local_copy(name: str) -> Path | None:

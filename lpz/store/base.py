@@ -5,6 +5,30 @@ import io
 import json
 from abc import ABC, abstractmethod
 
+from lpz.errors import CorruptObject
+from lpz.safe_names import UnsafeName, check_relative
+
+MAX_JSON_BYTES = 64 * 2**20  # a JSON record lpz writes is a few KB; a dataset manifest a few MB
+
+
+def check_key(key: str) -> str:
+    """A key is a plain relative path: no '..', nothing absolute (a key may come from a listing)."""
+    return check_relative(key, "store key")
+
+
+def is_key(name: str) -> bool:
+    try:
+        check_key(name)
+    except UnsafeName:
+        return False
+    return True
+
+
+def check_prefix(prefix: str) -> str:
+    if prefix.strip("/"):
+        check_relative(prefix.strip("/"), "store prefix")
+    return prefix
+
 
 class Store(ABC):
     url: str
@@ -14,8 +38,9 @@ class Store(ABC):
         """Write an object whole; a reader sees the old object or the new one, never a part."""
 
     @abstractmethod
-    def get(self, key: str) -> bytes:
-        """The object's bytes; raises ObjectMissing, or CorruptObject when they fail their checksum."""
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        """The object's bytes; raises ObjectMissing, or CorruptObject when they fail their checksum
+        or (ObjectTooLarge) are more than max_bytes: a bound for objects whose size is untrusted."""
 
     @abstractmethod
     def exists(self, key: str) -> bool: ...
@@ -34,8 +59,13 @@ class Store(ABC):
     def put_json(self, key: str, value) -> None:
         self.put(key, json.dumps(value, indent=1, sort_keys=True).encode())
 
-    def get_json(self, key: str):
-        return json.loads(self.get(key))
+    def get_json(self, key: str, max_bytes: int = MAX_JSON_BYTES):
+        """A JSON document; CorruptObject when it is not JSON (or not UTF-8) or larger than max_bytes."""
+        data = self.get(key, max_bytes)
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise CorruptObject(key, "it is not JSON") from None
 
     def put_tensors(self, key: str, value) -> bytes:
         data = tensor_bytes(value)

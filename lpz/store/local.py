@@ -1,21 +1,23 @@
 """A store in a local directory: the embedded default, no server needed."""
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
-from lpz.errors import ObjectMissing, StoreError
-from lpz.store.base import Store
+from lpz.errors import CorruptObject, ObjectMissing, ObjectTooLarge, StoreError
+from lpz.store.base import Store, check_key, check_prefix, is_key
 
 
 class LocalStore(Store):
     def __init__(self, root: str | os.PathLike):
-        self.root = Path(root).expanduser().absolute()
+        self.root = Path(os.path.normpath(Path(root).expanduser().absolute()))
         self.url = f"file://{self.root}"
 
     def _path(self, key: str) -> Path:
-        return self.root / key
+        return self.root / check_key(key)
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
@@ -29,18 +31,35 @@ class LocalStore(Store):
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def get(self, key: str) -> bytes:
-        try:
-            return self._path(key).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        try:  # never through a symbolic link: every object lpz writes is a regular file
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except (FileNotFoundError, NotADirectoryError):
             raise ObjectMissing(key) from None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise CorruptObject(key, "it is a symbolic link, not an object lpz wrote") from None
+            raise
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise ObjectMissing(key)
+            if not stat.S_ISREG(info.st_mode):
+                raise CorruptObject(key, "it is not a regular file")
+            if max_bytes is not None and info.st_size > max_bytes:
+                raise ObjectTooLarge(key, f"{info.st_size:,} bytes, more than the {max_bytes:,} allowed")
+            data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+        if max_bytes is not None and len(data) > max_bytes:  # it grew while we read it
+            raise ObjectTooLarge(key, f"more than the {max_bytes:,} bytes allowed")
+        return data
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
     def list(self, prefix: str) -> list[str]:
         # "runs/a" must also find "runs/ab/...": walk the folder the prefix ends in, then filter.
-        folder = self._path(prefix) if prefix.endswith("/") else self._path(prefix).parent
+        check_prefix(prefix)
+        folder = self.root / prefix if prefix.endswith("/") else (self.root / prefix).parent
         if not folder.is_dir():
             return []
         keys = []
@@ -49,7 +68,7 @@ class LocalStore(Store):
                 if name.startswith("."):
                     continue
                 key = Path(dirpath, name).relative_to(self.root).as_posix()
-                if key.startswith(prefix):
+                if key.startswith(prefix) and is_key(key):  # anything else was not written by lpz
                     keys.append(key)
         return sorted(keys)
 
@@ -57,9 +76,12 @@ class LocalStore(Store):
         self._path(key).unlink(missing_ok=True)
 
     def check(self) -> None:
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StoreError(f"store {self.url}: cannot create it ({e.strerror})") from None
-        if not os.access(self.root, os.W_OK):
-            raise StoreError(f"store {self.url}: not writable; choose another with --store or LPZ_STORE")
+        """Whether the store can be written, creating nothing: its folder, or the nearest one above it
+        that exists, must be a writable folder."""
+        existing = self.root
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise StoreError(f"store {self.url}: {existing} is not a folder; choose another with --store or LPZ_STORE")
+        if not os.access(existing, os.W_OK):
+            raise StoreError(f"store {self.url}: {existing} is not writable; choose another with --store or LPZ_STORE")

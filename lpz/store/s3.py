@@ -13,6 +13,7 @@ import io
 import ipaddress
 import os
 import re
+import ssl
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -28,8 +29,8 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
-from lpz.errors import CorruptObject, ObjectMissing, StoreError
-from lpz.store.base import Store
+from lpz.errors import CorruptObject, ObjectMissing, ObjectTooLarge, StoreError
+from lpz.store.base import Store, check_key, check_prefix, is_key
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024  # objects this large go up in parts
 PART_SIZE = 16 * 1024 * 1024            # S3 allows 5 MiB .. 5 GiB
@@ -98,7 +99,7 @@ class S3Store(Store):
         return cls(bucket, prefix, **options)
 
     def _name(self, key: str) -> str:
-        return self.prefix + key
+        return self.prefix + check_key(key)
 
     def put(self, key: str, data: bytes) -> None:
         with self._translated():
@@ -122,15 +123,18 @@ class S3Store(Store):
             if e.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                 raise
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
         with self._translated(key):
             response = self._client.get_object(self.bucket, self._name(key))
             try:
+                length = response.headers.get("content-length")
+                if max_bytes is not None and (length is None or not length.isdigit() or int(length) > max_bytes):
+                    raise ObjectTooLarge(key, f"{length or 'an unknown number of'} bytes; at most {max_bytes:,} "
+                                              f"are allowed")
                 data = _read_body(key, response)
             finally:
                 response.close()
                 response.release_conn()
-        length = response.headers.get("content-length")
         if length is not None and len(data) != int(length):
             raise CorruptObject(key, f"truncated: {len(data)} of {length} bytes")
         recorded = response.headers.get(SHA256_META)
@@ -149,10 +153,12 @@ class S3Store(Store):
     def list(self, prefix: str) -> list[str]:
         try:
             with self._translated(prefix):
-                objects = list(self._client.list_objects(self.bucket, prefix=self._name(prefix), recursive=True))
+                objects = list(self._client.list_objects(self.bucket, prefix=self.prefix + check_prefix(prefix),
+                                                         recursive=True))
         except ObjectMissing:  # no bucket yet: nothing was ever written
             return []
-        return sorted(o.object_name[len(self.prefix):] for o in objects if not o.is_dir)
+        keys = (o.object_name[len(self.prefix):] for o in objects if not o.is_dir)
+        return sorted(key for key in keys if is_key(key))  # anything else was not written by lpz
 
     def delete(self, key: str) -> None:
         try:
@@ -181,13 +187,33 @@ class S3Store(Store):
             raise StoreError(f"{where}: the S3 server answered {e.code}: {e.message}") from None
         except InvalidResponseError:
             raise StoreError(f"{where}: the server at {self.settings.endpoint} does not answer like an S3 server: "
-                             f"check LPZ_S3_ENDPOINT") from None
+                             f"check LPZ_S3_ENDPOINT; {self._tls_hint()}") from None
         except MinioException as e:
             raise StoreError(f"{where}: the S3 server at {self.settings.endpoint} failed: "
                              f"{str(e).splitlines()[0]}") from None
         except (urllib3.exceptions.HTTPError, OSError) as e:
+            if _caused_by(e, ssl.SSLError):
+                raise StoreError(f"{where}: TLS with {self.settings.endpoint} failed ({_reason(e)}); "
+                                 f"{self._tls_hint()}") from None
+            hint = f"; {self._tls_hint()}" if _caused_by(e, ProtocolError, ConnectionResetError) else ""
             raise StoreError(f"{where}: cannot reach the S3 server at {self.settings.endpoint} ({_reason(e)}): "
-                             f"is the S3 server running? check LPZ_S3_ENDPOINT") from None
+                             f"is the S3 server running? check LPZ_S3_ENDPOINT{hint}") from None
+
+    def _tls_hint(self) -> str:
+        if self.settings.secure:
+            return "lpz speaks TLS to it (LPZ_S3_SECURE=true): set LPZ_S3_SECURE=false if it serves plain HTTP"
+        return "lpz speaks plain HTTP to it (LPZ_S3_SECURE=false): set LPZ_S3_SECURE=true if it serves TLS"
+
+
+def _caused_by(error: BaseException, *kinds: type) -> bool:
+    """Whether error, or anything in its chain (urllib3 wraps causes in .reason), is one of kinds."""
+    seen, cause = set(), error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, kinds):
+            return True
+        seen.add(id(cause))
+        cause = getattr(cause, "reason", None) or cause.__cause__ or cause.__context__
+    return False
 
 
 def _read_body(key: str, response) -> bytes:
@@ -208,8 +234,12 @@ def _reason(error: BaseException) -> str:
     timed_out = isinstance(error, (ConnectTimeoutError, ReadTimeoutError, TimeoutError))
     if timed_out and not isinstance(error, NewConnectionError):  # urllib3 makes NewConnectionError a timeout too
         return "timed out"
+    if isinstance(error, ssl.SSLError):
+        return (error.reason or str(error)).lower().replace("_", " ")
     cause = error
     while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return (cause.reason or str(cause)).lower().replace("_", " ")
         if isinstance(cause, OSError) and cause.strerror:
             return cause.strerror.lower()
         cause = cause.__cause__ or cause.__context__

@@ -1,0 +1,104 @@
+"""The JSON records of a run in the store, and the checks every read of them passes.
+
+What is read from the store is untrusted: it may be damaged, or written by someone who should not
+have. Each record is validated on read against the schema below, so that a reader (status, the
+barrier, the assembly) never meets a value of the wrong type. A record that fails is damage, and
+its readers treat it as they treat a checksum mismatch (lpz.runs).
+
+    runs/<id>/run.json                       RunInfo
+    runs/<id>/gen/<g>/cell/<c>/metrics.json  CellMetrics: the commit marker of a cell-generation
+    runs/<id>/mixture/mixture.json           MixtureResult: the run's result, which marks it finished
+    .../lease.json                           LeaseRecord: a task at work on a cell (lpz.leases)
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from lpz.errors import excerpt
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Small = Annotated[str, StringConstraints(max_length=200)]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class IndividualSummary(Record):
+    fitness: float
+    lr: float = Field(ge=0)
+    origin: tuple[int, int]
+    loss: Small
+
+
+class MixtureRecord(Record):
+    cells: list[int]
+    weights: list[float]
+    accepted: bool
+
+
+class Losses(Record):
+    generator: Optional[float]
+    discriminator: Optional[float]
+
+
+class CellMetrics(Record):
+    cell: int = Field(ge=0)
+    generation: int = Field(ge=1)
+    score: Optional[float]
+    score_details: dict[Small, Optional[float]] = {}
+    mixture: MixtureRecord
+    losses: Losses
+    generators: list[IndividualSummary] = Field(min_length=1)
+    discriminators: list[IndividualSummary] = Field(min_length=1)
+    seconds: dict[Small, float]
+    files: dict[Literal["state.pt", "public.pt"], Sha256]
+    committed_at: float
+    started_at: Optional[float] = None
+    device: Optional[Small] = None
+
+
+class RunGrid(Record):
+    rows: int = Field(ge=1)
+    cols: int = Field(ge=1)
+
+
+class RunInfo(Record):
+    id: Small
+    config: dict
+    config_file: Annotated[str, StringConstraints(max_length=4096)] = ""
+    created: Small
+    grid: RunGrid
+    executor: Literal["local", "cluster"] = "local"
+
+
+class MixtureResult(Record):
+    score: Optional[float]
+    weights: list[float] = Field(min_length=1)
+    cells_mixed: list[int] = Field(min_length=1)
+    files: dict[Literal["generators.pt"], Sha256]
+
+
+class LeaseRecord(Record):
+    worker: Small
+    task: Small = ""
+    started: float
+    renewed: float
+    period: float = Field(gt=0, le=24 * 3600)
+
+
+class InvalidRecord(ValueError):
+    pass
+
+
+def checked(model: type[Record], value) -> dict:
+    """value itself when it is a valid record of model; else InvalidRecord naming the first problem."""
+    try:
+        model.model_validate(value)
+    except ValidationError as e:
+        error = e.errors()[0]
+        where = ".".join(str(part)[:40] for part in error["loc"]) or "the record"
+        raise InvalidRecord(f"{where}: {error['msg'].lower()} (got {excerpt(error.get('input'))})") from None
+    return value
