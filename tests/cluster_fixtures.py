@@ -51,13 +51,16 @@ class Worker:
 
 
 @pytest.fixture
-def cluster_env(redis_url, s3_settings, data_env, tmp_path) -> dict:
-    """Environment for workers and `lpz submit`: a test broker database, short leases."""
+def cluster_env(redis_url, s3_settings, data_env, s3_bucket, tmp_path) -> dict:
+    """Environment for workers and `lpz submit`: a test broker database, short leases, and the test's
+    bucket as the store (the only one the workers serve)."""
     import redis
     broker = f"{redis_url}/{TEST_DB}"
     redis.Redis.from_url(broker).flushdb()
     env = {**os.environ, **s3_settings, "LPZ_BROKER_URL": broker, "LPZ_LEASE_SECONDS": "1",
-           "LPZ_DATA_DIR": str(data_env), "LPZ_S3_SECURE": "false", "PYTHONUNBUFFERED": "1"}
+           "LPZ_DATA_DIR": str(data_env), "LPZ_S3_SECURE": "false", "PYTHONUNBUFFERED": "1",
+           "LPZ_STORE": f"s3://{s3_bucket}"}
+    env.pop("LPZ_ALLOWED_STORES", None)
     return env
 
 

@@ -1,0 +1,100 @@
+"""What a worker takes from the broker is untrusted: it serves only its own stores, and refuses
+messages whose ids are not a run's, writing nothing (real Redis, real S3, real Celery workers)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from lpz.config import validate
+from lpz.runs import Run
+from lpz.store import open_store
+from tests.helpers import lpz, tiny
+from tests.test_cluster import submit, write_config
+
+
+def wait_for_refusals(client: redis.Redis, run_id: str, count: int = 1, timeout: float = 60) -> list[dict]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        records = [json.loads(raw) for raw in client.hvals(f"lpz:refused:{run_id}")]
+        if len(records) >= count:
+            return records
+        time.sleep(0.2)
+    raise AssertionError(f"no worker refused run {run_id} in {timeout} s")
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*")) if folder.exists() else []
+
+
+def test_a_run_in_a_store_the_workers_do_not_serve_is_refused_and_status_says_why(tmp_path, cluster_env,
+                                                                                   start_workers):
+    workers = start_workers(1)  # serves LPZ_STORE, the test's bucket, only
+    other = tmp_path / "elsewhere"
+    config = write_config(tmp_path / "tiny.yml")
+    run_id = submit(config, str(other), cluster_env)
+    before = files_under(other)
+
+    records = wait_for_refusals(redis.Redis.from_url(cluster_env["LPZ_BROKER_URL"]), run_id)
+    assert records[0]["worker"] == workers[0].name and "is not served by this worker" in records[0]["reason"]
+    assert "LPZ_ALLOWED_STORES" in records[0]["reason"]
+    time.sleep(1)
+    assert files_under(other) == before  # the worker wrote nothing there: no lease, no checkpoint
+    assert "refused a task for run" in workers[0].log.read_text()
+
+    status = lpz("status", run_id, "--store", other, env=cluster_env).stdout
+    assert "refused by 1 worker(s)" in status and "is not served by this worker" in status
+
+
+def test_a_store_in_the_allow_list_is_served(tmp_path, cluster_env, start_workers):
+    other = tmp_path / "allowed"
+    start_workers(1, env={**cluster_env, "LPZ_ALLOWED_STORES": f"s3://nothing-here, file://{other}"})
+    run_id = submit(write_config(tmp_path / "tiny.yml", **{"trainer.generations": 1}), str(other), cluster_env)
+    run = Run.open(open_store(str(other)), run_id)
+    deadline = time.time() + 120
+    while not run.finished() and time.time() < deadline:
+        time.sleep(0.3)
+    assert run.finished()
+
+
+@pytest.mark.parametrize("kwargs, why", [
+    ({"store": "file:///tmp/lpz-hostile-store", "run_id": "x", "generation": 0, "cell": 0}, "is not served"),
+    ({"store": ["not", "a", "url"], "run_id": "x", "generation": 0, "cell": 0}, "is not a store URL"),
+    ({"store": "gopher://host/x", "run_id": "x", "generation": 0, "cell": 0}, "is not a store URL"),
+    ({"store": None, "run_id": "../../etc", "generation": 0, "cell": 0}, "is not a store URL"),
+])
+def test_hostile_messages_are_refused_and_write_nothing(tmp_path, cluster_env, start_workers, cluster, kwargs, why):
+    worker = start_workers(1)[0]
+    kwargs = {**kwargs, "store": kwargs["store"] if kwargs["store"] is not None else cluster_env["LPZ_STORE"]}
+    if kwargs["run_id"] == "../../etc":
+        why = "is malformed"
+    cluster.app.send_task("lpz.train_cell", kwargs=kwargs, queue="gpu")
+    deadline = time.time() + 60
+    while "refused a task" not in worker.log.read_text() and time.time() < deadline:
+        time.sleep(0.2)
+    log = worker.log.read_text()
+    assert "refused a task" in log and why in log, log[-2000:]
+    assert not Path("/tmp/lpz-hostile-store").exists()
+    assert open_store(cluster_env["LPZ_STORE"]).list("") == []
+
+
+@pytest.mark.parametrize("generation, cell, why", [
+    (-1, 0, "generation -1 is not one of 0..2"),
+    (3, 0, "generation 3 is not one of 0..2"),
+    (0, 4, "cell 4 is not one of the grid's 4"),
+    ("0", 0, "generation '0' is not one of"),
+])
+def test_a_task_for_a_cell_or_generation_the_run_does_not_have_is_refused(tmp_path, cluster_env, start_workers,
+                                                                         cluster, generation, cell, why):
+    worker = start_workers(1)[0]
+    store = open_store(cluster_env["LPZ_STORE"])
+    run = Run.create(store, validate(tiny(**{"trainer.generations": 3})), run_id="victim")
+    cluster.app.send_task("lpz.train_cell", kwargs={"store": store.url, "run_id": run.id, "generation": generation,
+                                                    "cell": cell}, queue="gpu")
+    records = wait_for_refusals(cluster.redis, run.id)
+    assert why in records[0]["reason"]
+    assert store.list("") == ["runs/victim/run.json"]
+    assert "refused a task for run" in worker.log.read_text()
