@@ -73,7 +73,7 @@ def _read_bytes(path: Path, shown: str, budget: _Budget) -> bytes:
                                      "e.g. configs/quickstart.yml") from None
     except OSError as e:
         raise ConfigError(shown, "", f"cannot open it ({e.strerror}); give a readable YAML file") from None
-    with os.fdopen(fd, "rb") as f:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, FIFO or socket)"
@@ -81,10 +81,11 @@ def _read_bytes(path: Path, shown: str, budget: _Budget) -> bytes:
         if info.st_size > MAX_FILE_BYTES:
             raise ConfigError(shown, "", f"is {info.st_size:,} bytes; a config file may hold at most "
                                          f"{MAX_FILE_BYTES // 1024} KB")
-        try:
-            data = f.read(MAX_FILE_BYTES + 1)
-        except OSError as e:
-            raise ConfigError(shown, "", f"cannot read it ({e.strerror}); give a readable YAML file") from None
+        data = os.read(fd, MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(shown, "", f"cannot read it ({e.strerror}); give a readable YAML file") from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_FILE_BYTES:  # it grew while we read it
         raise ConfigError(shown, "", f"holds more than {MAX_FILE_BYTES // 1024} KB; a config file may hold at most that")
     budget.spend(len(data), shown)
@@ -96,8 +97,9 @@ def _read_yaml(path: Path, shown: str, budget: _Budget) -> dict:
         text = _read_bytes(path, shown, budget).decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(shown, "", "is not UTF-8 text; give a YAML file") from None
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)
         root = loader.get_single_node()
         _check_shape(root, shown)
         data = loader.construct_document(root) if root is not None else None
@@ -113,7 +115,8 @@ def _read_yaml(path: Path, shown: str, budget: _Budget) -> dict:
     except ValueError:  # a number with thousands of digits: Python refuses to convert it
         raise ConfigError(shown, "", "holds a number too long to read; numbers in a config have a few digits") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if data is None:
         raise ConfigError(shown, "", "is empty; a config needs at least dataloader.dataset_name and network.name "
                                      "(see configs/quickstart.yml)")

@@ -65,6 +65,10 @@ class BadManifest(UserError):
     pass
 
 
+class DamagedDataset(UserError):
+    pass
+
+
 @dataclass(frozen=True)
 class Entry:
     sha256: str
@@ -150,9 +154,13 @@ def pull(store: Store, name: str) -> Path:
                 _sha256(target.read_bytes()) == entry.sha256:
             continue
         key = f"data/{name}/files/{relative}"
-        data = store.get(key, max_bytes=entry.size)
+        try:
+            data = store.get(key, max_bytes=entry.size)
+        except (ObjectMissing, CorruptObject) as e:
+            raise DamagedDataset(f"{_manifest_problem(store, key, name)}: {e}") from None
         if len(data) != entry.size or _sha256(data) != entry.sha256:
-            raise CorruptObject(key, "its size or sha256 differs from the manifest's")
+            raise DamagedDataset(f"{_manifest_problem(store, key, name)}: its size or sha256 differs from "
+                                 f"the manifest's")
         target.parent.mkdir(parents=True, exist_ok=True)
         path_inside(folder, relative, "file name")  # again: nothing may have changed below folder meanwhile
         _write_atomically(target, data)
@@ -173,7 +181,8 @@ def _write_atomically(target: Path, data: bytes) -> None:
 
 def require_available(dataloader, store: Store, for_workers: bool = False) -> None:
     """Before a run is created: its dataset must be on this machine or pushed to its store; else one
-    line saying how to get it there. (A generated dataset is always available.)"""
+    line saying how to get it there. (A generated dataset is always available.) A pushed dataset's
+    manifest is checked now; for a run on this machine (not for_workers) it is pulled now."""
     from lpz.data import DATASETS
     from lpz.data.download import local_copy
 
@@ -186,7 +195,13 @@ def require_available(dataloader, store: Store, for_workers: bool = False) -> No
             return
         raise UserError(f"dataloader.path {excerpt(dataloader.path, 200)} is not a folder on this machine; "
                         f"set it to the folder of your images{trust}")
-    if local_copy(name) is not None or store.exists(manifest_key(name)):
+    if local_copy(name) is not None:
+        return
+    if store.exists(manifest_key(name)):
+        if for_workers:
+            read_manifest(store, name)
+        else:
+            pull(store, name)
         return
     get = "see `lpz data download celeba` for how to get it" if name == "celeba" else f"run `lpz data download {name}`"
     push_hint = f", then `lpz data push {name} --store {store.url}` so that the workers can pull it" if for_workers else ""

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
+import tempfile
 
 from lpz.config import validate
 
@@ -44,3 +46,40 @@ def lpz(*args, check=True, env=None, timeout=300) -> subprocess.CompletedProcess
         raise AssertionError(f"lpz {' '.join(map(str, args))} exited {result.returncode}:\n"
                              f"{result.stdout}\n{result.stderr}")
     return result
+
+
+# Runs lpz as its child and reports that child's peak RSS. A process forked straight from the test
+# would count the test process's own memory (Linux keeps the high-water mark of the image it replaced
+# at exec), so the measuring parent is a fresh, small Python.
+_MEASURE = """
+import os, resource, subprocess, sys
+code = subprocess.call([sys.executable, "-c", "from lpz.cli import entry; entry()", *sys.argv[1:]])
+with open(os.environ["LPZ_TEST_RSS_FILE"], "w") as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024))
+sys.exit(code)
+"""
+
+
+def lpz_measured(*args, env=None, cwd=None, timeout=120) -> tuple[int, str, str, int]:
+    """Run `lpz` in a subprocess; return (exit code, stdout, stderr, peak RSS of lpz's process in bytes)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        rss_file = os.path.join(scratch, "rss")
+        env = {**(env or os.environ), "LPZ_TEST_RSS_FILE": rss_file}
+        process = subprocess.Popen([sys.executable, "-c", _MEASURE, *map(str, args)], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True)
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.communicate()
+            raise AssertionError(f"lpz {' '.join(map(str, args))} still ran after {timeout} s") from None
+        with open(rss_file) as f:
+            peak = int(f.read())
+    return process.returncode, out.decode(errors="replace"), err.decode(errors="replace"), peak
+
+
+def one_line_error(code: int, stderr: str) -> str:
+    """The single line of a user error (exit code 2, no traceback), or an AssertionError saying what came."""
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in stderr, f"exit {code}:\n{stderr[-3000:]}"
+    return lines[0]

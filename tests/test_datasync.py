@@ -6,8 +6,8 @@ import torch
 import pytest
 
 from lpz.config import validate
-from lpz.datasync import manifest_key, pull, push
-from lpz.errors import CorruptObject, UserError
+from lpz.datasync import DamagedDataset, manifest_key, pull, push
+from lpz.errors import UserError
 from lpz.runs import Run
 from lpz.store import open_store
 from lpz.work import run_dataset
@@ -45,7 +45,7 @@ def test_a_damaged_pushed_file_is_refused(data_env, s3_bucket, tmp_path, monkeyp
     push(store, "mnist")
     store.put("data/mnist/files/train-labels-idx1-ubyte.gz", b"not the labels")
     monkeypatch.setenv("LPZ_DATA_DIR", str(tmp_path / "worker-data"))
-    with pytest.raises(CorruptObject, match="train-labels"):
+    with pytest.raises(DamagedDataset, match="train-labels.*sha256 differs"):
         pull(store, "mnist")
     assert not (tmp_path / "worker-data" / "mnist" / "train-labels-idx1-ubyte.gz").exists()
 
