@@ -1,4 +1,4 @@
-"""One generation of one cell (design section 1, steps 1-7), as a pure function.
+"""One generation of one cell (docs/design.md section 1, steps 1-7), as a pure function.
 
     state_next, public_next, metrics = step(config, cell, generation, own, neighbours, dataset, scorer)
 

@@ -1,4 +1,4 @@
-"""A run as it lives in the store (design section 3).
+"""A run as it lives in the store (docs/design.md section 3).
 
     runs/<id>/run.json                        resolved config, seed, grid, created, code version
     runs/<id>/gen/<g>/cell/<c>/state.pt       private: everything the cell needs to continue
@@ -207,8 +207,8 @@ class Run:
         except (CorruptObject, InvalidRecord) as e:
             raise self._damaged_result(f"mixture.json: {e}") from None
 
-    def read_result_generators(self) -> dict:
-        """{"cells", "weights", "generators"} of the result, its bytes checked against mixture.json."""
+    def checked_result(self) -> tuple[dict, bytes]:
+        """The run's result and the bytes of its generators.pt, which match the sha256 it records."""
         result = self.read_result()
         try:
             data = self.store.get(self.key("mixture", "generators.pt"))
@@ -216,6 +216,11 @@ class Run:
             raise self._damaged_result(f"generators.pt: {e}") from None
         if sha256(data) != result["files"]["generators.pt"]:
             raise self._damaged_result("generators.pt: its sha256 differs from the one in mixture.json")
+        return result, data
+
+    def read_result_generators(self) -> dict:
+        """{"cells", "weights", "generators"} of the result, checked against mixture.json and the network."""
+        result, data = self.checked_result()
         try:
             saved = tensors_from(data)
         except Exception:  # torch's message would suggest weights_only=False: never

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from lpz import mixture, nets
-from lpz.data import DATASETS
 from lpz.errors import UserError
 from lpz.runs import Run
 from lpz.seeding import generator

@@ -27,7 +27,7 @@ def run_status(run: Run) -> dict:
     mixture, damage = None, None
     if state == "finished":
         try:
-            mixture = run.read_result()
+            mixture, _ = run.checked_result()
         except DamagedResult as e:
             state, damage = "damaged", str(e)
     history = [_generation_summary(g, by_cell) for g, by_cell in sorted(metrics.items())]

@@ -11,7 +11,7 @@ from lpz.config import validate
 from lpz.embedded import run_embedded
 from lpz.runs import Run
 from lpz.store import LocalStore, open_store
-from tests.helpers import lpz, tiny
+from tests.helpers import lpz, one_line_error, tiny
 
 GENERATIONS = 3
 
@@ -107,13 +107,6 @@ def test_two_runs_at_once_each_match_their_solo_run(tmp_path, cluster_env, start
         assert final_states(run) == reference_states(tmp_path / name, config)
 
 
-def one_line_error(result) -> str:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    return lines[0]
-
-
 @pytest.mark.parametrize("broken, expected", [
     ({"LPZ_BROKER_URL": "redis://127.0.0.1:1/0"}, "broker redis://127.0.0.1:1/0 does not answer"),
     ({"LPZ_S3_ENDPOINT": "127.0.0.1:1"}, "127.0.0.1:1"),
@@ -123,7 +116,7 @@ def test_submit_refuses_cleanly_when_a_service_is_unusable(tmp_path, cluster_env
     config = write_config(tmp_path / "tiny.yml")
     store = f"s3://{s3_bucket}"
     result = lpz("submit", config, "--store", store, env={**cluster_env, **broken}, check=False)
-    assert expected in one_line_error(result)
+    assert expected in one_line_error(result.returncode, result.stderr)
     assert open_store(store).list("") == []  # nothing half-created
 
 

@@ -12,7 +12,7 @@ import redis
 from lpz.config import validate
 from lpz.runs import Run
 from lpz.store import open_store
-from tests.helpers import lpz, tiny
+from tests.helpers import lpz, one_line_error, tiny
 from tests.test_cluster import submit, write_config
 
 
@@ -98,3 +98,19 @@ def test_a_task_for_a_cell_or_generation_the_run_does_not_have_is_refused(tmp_pa
     assert why in records[0]["reason"]
     assert store.list("") == ["runs/victim/run.json"]
     assert "refused a task for run" in worker.log.read_text()
+
+
+def test_submit_of_a_config_whose_dataset_is_missing_creates_and_sends_nothing(tmp_path, cluster_env, cluster):
+    env = {**cluster_env, "LPZ_DATA_DIR": str(tmp_path / "no-data")}  # neither here nor pushed
+    config = write_config(tmp_path / "mnist.yml", **{"dataloader.dataset_name": "mnist",
+                                                       "network.name": "four_layer_perceptron"})
+    result = lpz("submit", config, env=env, check=False)
+    line = one_line_error(result.returncode, result.stderr)
+    assert "dataset mnist is neither in" in line and "lpz data push mnist" in line and "--workers-have-data" in line
+    assert open_store(cluster_env["LPZ_STORE"]).list("") == []
+    assert cluster.redis.llen("gpu") == 0 and not cluster.redis.smembers("lpz:active")
+
+    trusted = lpz("submit", config, "--workers-have-data", env=env)  # the workers have it: sent as asked
+    run_id = trusted.stdout.strip()
+    assert Run.open(open_store(cluster_env["LPZ_STORE"]), run_id).generations == 3
+    assert cluster.redis.llen("gpu") == 4

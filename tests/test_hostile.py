@@ -20,7 +20,6 @@ from typing import Callable
 
 import pytest
 import torch
-import yaml
 
 from lpz.config import validate
 from lpz.embedded import run_embedded

@@ -1,0 +1,236 @@
+"""Damage is detected and recomputed; what comes from the store never writes outside where it belongs.
+
+Real stores (a local folder and the S3 server on loopback), the real `lpz` command line, real runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import socket
+import ssl
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from lpz.config import validate
+from lpz.datasync import BadManifest, manifest_key, pull
+from lpz.embedded import run_embedded
+from lpz.runs import Run
+from lpz.safe_names import UnsafeName
+from lpz.store import LocalStore
+from lpz.work import train_cell
+from tests.helpers import lpz, one_line_error, tiny
+
+GENERATIONS = 3
+
+
+class CodeInAPickle:
+    """Unpickling this would create a folder: the safe loader must refuse it first."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def finished_run(folder: Path, run_id: str = "r") -> Run:
+    store = LocalStore(folder)
+    run = Run.create(store, validate(tiny(**{"trainer.generations": GENERATIONS})), run_id=run_id)
+    run_embedded(store, run_id, workers=1)
+    return run
+
+
+def final_bytes(run: Run) -> dict[str, bytes]:
+    keys = [run.cell_key(g, c, name) for g in (2, GENERATIONS) for c in run.grid.cells for name in ("state.pt", "public.pt")]
+    return {key: run.store.get(key) for key in keys + [run.key("mixture", "generators.pt")]}
+
+
+def recommit(run: Run, generation: int, cell: int, name: str, data: bytes) -> None:
+    """Replace a checkpoint and record its sha256 in the commit marker, as a forger would."""
+    run.store.put(run.cell_key(generation, cell, name), data)
+    metrics = run.store.get_json(run.cell_key(generation, cell, "metrics.json"))
+    metrics["files"][name] = hashlib.sha256(data).hexdigest()
+    run.store.put_json(run.cell_key(generation, cell, "metrics.json"), metrics)
+
+
+def test_garbage_markers_and_forged_checkpoints_are_recomputed_to_the_same_bytes(tmp_path):
+    reference = final_bytes(finished_run(tmp_path / "reference"))
+
+    store = LocalStore(tmp_path / "damaged")
+    run = Run.create(store, validate(tiny(**{"trainer.generations": GENERATIONS})), run_id="r")
+    for g in range(2):
+        for c in run.grid.cells:
+            train_cell(store, run.id, g, c)
+    store.put(run.cell_key(2, 0, "metrics.json"), b"\xff\x00 not JSON, not even UTF-8")
+    buffer = io.BytesIO()
+    torch.save({"cell": 1, "generation": 2, "trap": CodeInAPickle(tmp_path / "pwned")}, buffer)
+    recommit(run, 2, 1, "state.pt", buffer.getvalue())  # a pickle with code, its sha256 "committed"
+    buffer = io.BytesIO()
+    torch.save({"cell": 3, "generation": 1, "generators": []}, buffer)
+    recommit(run, 1, 3, "public.pt", buffer.getvalue())  # plain tensors, but not a cell state
+
+    status = lpz("status", "r", "--store", store.root)  # a damaged marker is not a crash of the status
+    assert "in progress" in status.stdout
+    lpz("run", "--resume", "r", "--store", store.root)
+
+    assert final_bytes(run) == reference
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_a_damaged_result_is_refused_and_lpz_assemble_rebuilds_it(tmp_path, kind, s3_store, raw_s3):
+    run = finished_run(tmp_path / "local")
+    store = run.store
+    if kind == "s3":  # the same run, copied into the S3 store
+        for key in store.list("runs/"):
+            s3_store.put(key, store.get(key))
+        store = s3_store
+    key = run.key("mixture", "generators.pt")
+    good = store.get(key)
+    damaged = bytearray(good)
+    damaged[len(damaged) // 3] ^= 0x01
+    if kind == "s3":  # behind the store's back: the object's own checksum still matches
+        recorded = hashlib.sha256(bytes(damaged)).hexdigest()
+        raw_s3.put_object(s3_store.bucket, key, io.BytesIO(bytes(damaged)), len(damaged),
+                          metadata={"sha256": recorded})
+    else:
+        Path(store.root, key).write_bytes(bytes(damaged))
+
+    env = {**os.environ, "LPZ_STORE": store.url}
+    refused = lpz("sample", "r", "-n", 50, "-o", tmp_path / "samples", env=env, check=False)
+    assert "its result is damaged" in one_line_error(refused.returncode, refused.stderr)
+    assert not (tmp_path / "samples").exists()
+    status = lpz("status", "r", env=env)
+    assert "damaged" in status.stdout and "lpz assemble r" in status.stdout
+
+    lpz("assemble", "r", env=env)
+    assert store.get(key) == good
+    lpz("sample", "r", "-n", 50, "-o", tmp_path / "samples", env=env)
+    assert (tmp_path / "samples" / "samples.npy").is_file()
+
+
+def test_lpz_assemble_refuses_a_run_that_has_not_finished_its_generations(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    Run.create(store, validate(tiny()), run_id="half")
+    result = lpz("assemble", "half", "--store", store.root, check=False)
+    assert "has completed 0 of 2 generations" in one_line_error(result.returncode, result.stderr)
+
+
+# ---------------------------------------------------------------- dataset manifests
+
+HOSTILE_NAMES = {"absolute": "/tmp/lpz-pwned-{0}/x.pth", "up the tree": "../../lpz-pwned-{0}.pth",
+                 "through a link": "link/lpz-pwned.pth"}
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+@pytest.mark.parametrize("hostile", HOSTILE_NAMES)
+def test_a_hostile_manifest_writes_nothing_outside_the_data_directory(tmp_path, monkeypatch, kind, hostile,
+                                                                      s3_store):
+    store = s3_store if kind == "s3" else LocalStore(tmp_path / "store")
+    data_dir, outside = tmp_path / "data", tmp_path / "outside"
+    outside.mkdir()
+    (data_dir / "mnist").mkdir(parents=True)
+    (data_dir / "mnist" / "link").symlink_to(outside, target_is_directory=True)
+    monkeypatch.setenv("LPZ_DATA_DIR", str(data_dir))
+    name = HOSTILE_NAMES[hostile].format(tmp_path.name)
+    payload = b"import os; os.mkdir('/tmp/lpz-pwned')\n"
+    store.put(f"data/mnist/files/{name}" if hostile == "through a link" else "data/mnist/files/x", payload)
+    store.put_json(manifest_key("mnist"), {"files": {name: {"sha256": hashlib.sha256(payload).hexdigest(),
+                                                            "size": len(payload)}}})
+    with pytest.raises((BadManifest, UnsafeName)) as refused:
+        pull(store, "mnist")
+    assert len(str(refused.value).splitlines()) == 1
+    assert list(outside.iterdir()) == []
+    assert not Path(f"/tmp/lpz-pwned-{tmp_path.name}").exists() and not Path("/tmp/lpz-pwned").exists()
+    assert not (tmp_path / f"lpz-pwned-{tmp_path.name}.pth").exists()
+    assert sorted(p.name for p in (data_dir / "mnist").iterdir()) == ["link"]
+
+
+def test_store_keys_never_leave_the_store(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    for key in ["../outside", "/etc/passwd", "runs/../../x", "runs//x", "runs/./x"]:
+        with pytest.raises(UnsafeName):
+            store.put(key, b"x")
+        with pytest.raises(UnsafeName):
+            store.get(key)
+    assert not (tmp_path / "outside").exists() and list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- a run whose dataset is missing
+
+def test_lpz_run_of_a_config_whose_dataset_is_missing_creates_nothing(tmp_path):
+    config = tmp_path / "celeba.yml"
+    config.write_text(Path("configs/celeba.yml").read_text())
+    env = {**os.environ, "LPZ_DATA_DIR": str(tmp_path / "no-data")}
+    result = lpz("run", config, "--store", tmp_path / "store", env=env, check=False)
+    line = one_line_error(result.returncode, result.stderr)
+    assert "dataset celeba is neither in" in line and "lpz data download celeba" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["celeba.yml"]
+
+
+# ---------------------------------------------------------------- writes that fail
+
+def test_an_output_folder_that_cannot_be_written_is_one_line(tmp_path):
+    run = finished_run(tmp_path / "store")
+    denied = lpz("sample", run.id, "-o", "/sys/lpz-samples", "--store", run.store.root, check=False)
+    assert "cannot use /sys/lpz-samples" in one_line_error(denied.returncode, denied.stderr)
+    out = tmp_path / "full"
+    out.mkdir()
+    (out / "samples.npy").symlink_to("/dev/full")  # a disk that is full
+    full = lpz("sample", run.id, "-o", out, "--store", run.store.root, check=False)
+    line = one_line_error(full.returncode, full.stderr)
+    assert "no space left on device" in line and "free some space" in line
+
+
+# ---------------------------------------------------------------- TLS that does not match
+
+def test_tls_to_a_plain_http_s3_server_names_lpz_s3_secure(s3_settings, s3_bucket):
+    env = {**os.environ, **s3_settings, "LPZ_S3_SECURE": "true"}
+    result = lpz("list", "--store", f"s3://{s3_bucket}", env=env, check=False)
+    line = one_line_error(result.returncode, result.stderr)
+    assert "TLS" in line and "set LPZ_S3_SECURE=false" in line
+
+
+def test_plain_http_to_a_tls_server_names_lpz_s3_secure(tmp_path, s3_settings):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve():  # a TLS server: whatever plain HTTP arrives fails its handshake
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            try:
+                context.wrap_socket(connection, server_side=True).close()
+            except (ssl.SSLError, OSError):
+                connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        env = {**os.environ, **s3_settings, "LPZ_S3_ENDPOINT": f"127.0.0.1:{port}", "LPZ_S3_SECURE": "false"}
+        result = lpz("list", "--store", "s3://lpz-tls", env=env, check=False)
+    finally:
+        server.close()
+    line = one_line_error(result.returncode, result.stderr)
+    assert "set LPZ_S3_SECURE=true if it serves TLS" in line
+
+
+def test_a_commit_marker_too_big_to_be_one_is_damage_not_a_crash(tmp_path):
+    """A metrics.json larger than any lpz writes is refused before it is read whole."""
+    run = finished_run(tmp_path / "store")
+    path = Path(run.store.root, run.cell_key(1, 0, "metrics.json"))
+    with open(path, "wb") as f:
+        f.truncate(5 * 2**20)  # 5 MB of zeros: bigger than any metrics.json
+    assert json.loads(lpz("status", run.id, "--store", run.store.root, "--json").stdout)["state"] == "finished"
