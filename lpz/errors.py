@@ -79,3 +79,10 @@ def _bounded_repr(value, budget: int) -> str:
             used += len(shown) + 2
         return opening + ", ".join(parts) + closing
     return f"a value of type {type(value).__name__}"
+
+
+def first_sentence(error: BaseException, limit: int = 200) -> str:
+    """An error's first sentence on one line. Torch's further advice on a refused pickle (retry with
+    weights_only=False) is exactly what lpz must never suggest."""
+    text = " ".join(str(error).split()).split(". ")[0]
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import logging
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,11 +22,12 @@ import yaml
 from PIL import Image
 
 from lpz import __version__, report_figures as figures
-from lpz.errors import UserError
+from lpz.errors import CorruptObject, ObjectMissing, UserError
 from lpz.runs import Run
 from lpz.status import generation_seconds, run_status
 from lpz.status_view import details, fmt, state_line
 
+log = logging.getLogger("lpz")
 PICTURES = ("score.png", "heatmap.png", "lr.png", "weights.png", "phases.png", "samples.png")
 MAX_SAMPLE_PICTURES = 12
 
@@ -55,9 +57,9 @@ def read(run: Run) -> RunRecord:
     status = run_status(snapshot)
     samples: dict[int, set[int]] = {}
     for key in run.store.list(run.key("gen") + "/"):
-        parts = key.split("/")  # runs/<id>/gen/<g>/cell/<c>/<name>
-        if parts[-1] == "samples.png":
-            samples.setdefault(int(parts[3]), set()).add(int(parts[5]))
+        found = run.cell_file(key)
+        if found and found[2] == "samples.png":
+            samples.setdefault(found[0], set()).add(found[1])
     return RunRecord(snapshot, status, snapshot.all_metrics(), samples)
 
 
@@ -145,8 +147,29 @@ def sample_pictures(record: RunRecord) -> list[tuple[str, bytes]]:
         cells = record.samples[g]
         cell = best.get(g) if best.get(g) in cells else min(cells)
         caption = f"generation {g}, cell {cell}" + (" (best)" if cell == best.get(g) else "")
-        pictures.append((caption, record.run.store.get(record.run.cell_key(g, cell, "samples.png"))))
+        picture = _stored_png(record.run, record.run.cell_key(g, cell, "samples.png"))
+        if picture is not None:
+            pictures.append((caption, picture))
     return pictures
+
+
+MAX_PICTURE_BYTES = 16 * 2**20
+MAX_PICTURE_SIDE = 4096  # lpz's own pictures are a few hundred pixels wide
+
+
+def _stored_png(run: Run, key: str) -> bytes | None:
+    """A picture from the store, if it is a PNG of sane size (one that is not is left out, with a warning):
+    a damaged or hostile file must not stop the report, nor decode into gigabytes."""
+    try:
+        data = run.store.get(key, max_bytes=MAX_PICTURE_BYTES)
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != "PNG" or max(image.size) > MAX_PICTURE_SIDE:
+                raise ValueError(f"not a PNG of at most {MAX_PICTURE_SIDE} pixels a side")
+            image.verify()
+    except (CorruptObject, ObjectMissing, OSError, ValueError, Image.DecompressionBombError) as e:
+        log.warning("run %s: %s left out of the report: %s", run.id, key, e)
+        return None
+    return data
 
 
 def _spread(items: list, k: int) -> list:

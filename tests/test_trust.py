@@ -24,7 +24,7 @@ from lpz.runs import Run
 from lpz.safe_names import UnsafeName
 from lpz.store import LocalStore
 from lpz.work import train_cell
-from tests.helpers import lpz, one_line_error, tiny
+from tests.helpers import lpz, lpz_measured, one_line_error, tiny
 
 GENERATIONS = 3
 
@@ -234,3 +234,23 @@ def test_a_commit_marker_too_big_to_be_one_is_damage_not_a_crash(tmp_path):
     with open(path, "wb") as f:
         f.truncate(5 * 2**20)  # 5 MB of zeros: bigger than any metrics.json
     assert json.loads(lpz("status", run.id, "--store", run.store.root, "--json").stdout)["state"] == "finished"
+
+
+def test_a_report_leaves_out_pictures_that_are_damaged_or_too_large(tmp_path):
+    import struct
+    import zlib
+    from PIL import Image
+
+    run = finished_run(tmp_path / "store")
+    pictures = sorted(key for key in run.store.list(run.key("gen") + "/") if key.endswith("samples.png"))
+    assert pictures, "the tiny run draws sample pictures"
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="PNG")
+    png = bytearray(buffer.getvalue())
+    png[16:24] = struct.pack(">II", 100_000, 100_000)  # a header that claims 10^10 pixels
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    for key in pictures:
+        run.store.put(key, bytes(png) if "/gen/3/" in key else b"not a picture")
+    code, _, stderr, peak = lpz_measured("report", run.id, "-o", tmp_path / "report", "--store", run.store.root)
+    assert code == 0, stderr
+    assert (tmp_path / "report" / "report.html").is_file() and peak < 600 * 2**20

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lpz.data.base import Dataset, data_dir
-from lpz.errors import UserError
+from lpz.errors import UserError, first_sentence
 from lpz.scoring import Scorer
 from lpz.scoring.cache import cached_arrays, write_atomically
 from lpz.scoring.frechet import Statistics, frechet_distance
@@ -196,7 +196,7 @@ def load_classifier(path: Path) -> tuple[MNISTCnn, dict]:
     try:
         net.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True), strict=True)
     except Exception as e:  # another format, other layers, or pickled objects weights_only refuses
-        raise UserError(f"{path}: not the weights of lpz's MNIST classifier ({' '.join(str(e).split())[:200]}); "
+        raise UserError(f"{path}: not the weights of lpz's MNIST classifier ({first_sentence(e)}); "
                         f"train it again with `lpz scorer train`") from None
     return net.requires_grad_(False).eval(), info
 

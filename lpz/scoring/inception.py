@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lpz.data.base import data_dir
-from lpz.errors import UserError
+from lpz.errors import UserError, first_sentence
 
 FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + FILENAME
@@ -235,14 +235,14 @@ def load_fid_inception(weights: Path | None = None, device: str | torch.device =
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated file, another format, or pickled objects weights_only refuses
-        raise UserError(f"{path}: not a readable weights file ({_one_line(e)}); fetch {URL} again") from None
+        raise UserError(f"{path}: not a readable weights file ({first_sentence(e)}); fetch {URL} again") from None
     network = fid_inception()
     try:
         if not isinstance(state, dict):
             raise TypeError(f"it holds a {type(state).__name__}, not a state dict")
         network.load_state_dict(state, strict=True)
     except (TypeError, RuntimeError) as e:
-        raise UserError(f"{path}: not the FID Inception weights ({_one_line(e)}); fetch {URL}") from None
+        raise UserError(f"{path}: not the FID Inception weights ({first_sentence(e)}); fetch {URL}") from None
     return network.to(device)
 
 
@@ -304,18 +304,12 @@ def _download(target: Path) -> Path:
         os.replace(part.name, target)
     except (OSError, ValueError) as e:  # URLError and timeouts are OSErrors
         raise UserError(f"FID needs the Inception weights {FILENAME}, and downloading them failed "
-                        f"({_one_line(e)}): fetch {URL} into {target.parent} (LPZ_DATA_DIR), "
+                        f"({first_sentence(e)}): fetch {URL} into {target.parent} (LPZ_DATA_DIR), "
                         f"or point --inception-weights at the file") from None
     finally:
         if part is not None:
             Path(part.name).unlink(missing_ok=True)
     return target
-
-
-def _one_line(error: Exception) -> str:
-    """An error's first sentence, on one line: torch's further advice (retry with weights_only=False) is not ours."""
-    text = " ".join(str(error).split()).split(". ")[0]
-    return text if len(text) <= 200 else text[:200] + "..."
 
 
 # ------------------------------------------------------------------ the scorer
