@@ -32,7 +32,14 @@ def mixture_nets(run: Run) -> tuple[list[torch.nn.Module], list[float]]:
     return built, list(saved["weights"])
 
 
+MAX_SAMPLE_BYTES = 4 * 2**30  # the samples of one draw are held in memory at once (twice, while shuffled)
+
+
 def draw(run: Run, n: int, seed: int = 0) -> torch.Tensor:
+    each = 4 * math.prod(run.sample_shape)
+    if n * each > MAX_SAMPLE_BYTES:
+        raise UserError(f"{n:,} samples of shape {run.sample_shape} need {n * each / 2**30:.1f} GiB; draw at most "
+                        f"{MAX_SAMPLE_BYTES // each:,} at a time (-n)")
     generators, weights = mixture_nets(run)
     torch.set_num_threads(run.config.general.threads)
     z = generators[0].latent(n, generator(run.config.general.seed, "sample", seed))
