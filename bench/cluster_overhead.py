@@ -43,7 +43,7 @@ def per_generation(run) -> dict:
 
 
 def embedded(config, workdir: Path) -> dict:
-    from lpz.embedded import run_embedded
+    from lpz.engine.local import run_embedded
     from lpz.runs import Run
     from lpz.store import LocalStore
 
@@ -54,7 +54,7 @@ def embedded(config, workdir: Path) -> dict:
 
 
 def celery_one_worker(config, workdir: Path) -> dict:
-    from lpz.cluster import Cluster, check_broker
+    from lpz.engine.cluster import Cluster, check_broker
     from lpz.runs import Run
     from lpz.store import open_store
 

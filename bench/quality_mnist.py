@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from lpz.config import load_config
-from lpz.embedded import run_embedded
+from lpz.engine.local import run_embedded
 from lpz.runs import Run
 from lpz.store import LocalStore
 
@@ -62,7 +62,7 @@ def ensemble(store: LocalStore, run_id: str) -> dict:
     cell, weights tuned by the ES (trainer.params.final_mixture: grid, optimize_mixture). It copies what
     the assembly reads (run.json with those settings, the last generation's public states and metrics)
     to a run of its own and assembles that, so the trained run is left as it is."""
-    from lpz.assemble import assemble
+    from lpz.engine.assemble import assemble
     from lpz.config import validate
 
     run = Run.open(store, run_id)

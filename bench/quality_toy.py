@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from lpz.config import load_config
-from lpz.embedded import run_embedded
+from lpz.engine.local import run_embedded
 from lpz.runs import Run
 from lpz.store import LocalStore
 

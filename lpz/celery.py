@@ -56,5 +56,5 @@ def _choose_device(**_):
 @signals.worker_ready.connect
 def _start_supervisor(sender=None, **_):
     """Every worker also watches the active runs: dead workers' cells are sent again."""
-    from lpz.cluster import start_supervisor
+    from lpz.engine.cluster import start_supervisor
     start_supervisor(app)

@@ -8,7 +8,7 @@ its readers treat it as they treat a checksum mismatch (lpz.runs).
     runs/<id>/run.json                       RunInfo
     runs/<id>/gen/<g>/cell/<c>/metrics.json  CellMetrics: the commit marker of a cell-generation
     runs/<id>/mixture/mixture.json           MixtureResult: the run's result, which marks it finished
-    .../lease.json                           LeaseRecord: a task at work on a cell (lpz.leases)
+    .../lease.json                           LeaseRecord: a task at work on a cell (lpz.engine.leases)
 """
 from __future__ import annotations
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 import time
 
-from lpz import work
+from lpz.engine import work
 from lpz.celery import app, process_device
-from lpz.cluster import Cluster
+from lpz.engine.cluster import Cluster
 from lpz.errors import StoreError, UserError
-from lpz.leases import Lease, assembly_lease, cell_lease, worker_name
+from lpz.engine.leases import Lease, assembly_lease, cell_lease, worker_name
 from lpz.runs import Run
 from lpz.store import open_served_store
 
@@ -79,10 +79,10 @@ def train_cell(self, store: str, run_id: str, generation: int, cell: int) -> dic
             "seconds": seconds}
 
 
-@app.task(name="lpz.assemble", bind=True, max_retries=MAX_RETRIES)
+@app.task(name="lpz.engine.assemble", bind=True, max_retries=MAX_RETRIES)
 def assemble(self, store: str, run_id: str) -> dict:
     """Score every cell's final mixture and keep the best as the run's result."""
-    from lpz.assemble import assemble as assemble_mixture
+    from lpz.engine.assemble import assemble as assemble_mixture
 
     run = _open(self, store, run_id)
     if run is None:

@@ -86,7 +86,7 @@ def cluster(redis_url):
     """lpz's Cluster on the test broker database, in this process (no workers)."""
     import redis
     from lpz.celery import app
-    from lpz.cluster import Cluster
+    from lpz.engine.cluster import Cluster
     broker = redis.Redis.from_url(f"{redis_url}/{TEST_DB}")
     broker.flushdb()
     app.conf.broker_url = f"{redis_url}/{TEST_DB}"  # this process imported lpz.celery with the default URL

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from lpz.assemble import optimise_weights
+from lpz.engine.assemble import optimise_weights
 from lpz.config import OptimizeMixture, validate
-from lpz.embedded import run_embedded
+from lpz.engine.local import run_embedded
 from lpz.runs import Run
 from lpz.scoring import Scorer
 from lpz.scoring.frechet import Statistics

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lpz import mixture, nets
+from lpz.algorithm import mixture, nets
 from lpz.config import Network
 from lpz.data.base import Dataset
 from lpz.data.idx import load_idx_dataset
@@ -16,7 +16,7 @@ from lpz.scoring import make_scorer
 from lpz.scoring.classifier import (ASSETS, SCORER_NAME, classifier_scorer, intra_op_threads, logits,
                                     new_classifier, train_classifier)
 from lpz.scoring.frechet import Statistics, frechet_distance
-from lpz.seeding import generator, numpy_rng
+from lpz.algorithm.seeding import generator, numpy_rng
 from tests.helpers import lpz, tiny_config
 
 SHIPPED = ASSETS / "mnist_classifier.pt"

@@ -115,7 +115,7 @@ def test_sampling_a_run_that_has_not_finished_says_so(tmp_path):
     from lpz.config import validate
     from lpz.runs import Run
     from lpz.store import LocalStore
-    from lpz.work import train_cell
+    from lpz.engine.work import train_cell
 
     store = LocalStore(tmp_path)
     run = Run.create(store, validate(tiny()), run_id="half-done")

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from lpz.config import validate
-from lpz.embedded import run_embedded
+from lpz.engine.local import run_embedded
 from lpz.runs import Run
 from lpz.store import LocalStore, open_store
 from tests.helpers import lpz, one_line_error, tiny

@@ -263,7 +263,7 @@ def _console_script(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 _FORKING_RUNNER = """
 import json, os, sys
 from lpz.cli import entry
-import lpz.embedded, lpz.runs  # what `lpz run` imports lazily: loaded once here rather than in every child
+import lpz.engine.local, lpz.runs  # what `lpz run` imports lazily: loaded once here rather than in every child
 out, paths = sys.argv[1], sys.argv[2:]
 codes = []
 for index, path in enumerate(paths):

@@ -6,11 +6,11 @@ import torch
 import pytest
 
 from lpz.config import validate
-from lpz.datasync import DamagedDataset, manifest_key, pull, push
+from lpz.data.sync import DamagedDataset, manifest_key, pull, push
 from lpz.errors import UserError
 from lpz.runs import Run
 from lpz.store import open_store
-from lpz.work import run_dataset
+from lpz.engine.work import run_dataset
 from tests.helpers import lpz, tiny
 
 MNIST_FILES = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",

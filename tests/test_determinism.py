@@ -1,7 +1,7 @@
 """Same config and seed, same checkpoint bytes: whatever the worker count or the order of the cells."""
 from pathlib import Path
 
-from lpz.embedded import run_embedded
+from lpz.engine.local import run_embedded
 from lpz.runs import Run
 from lpz.store import LocalStore
 from tests.helpers import tiny_config

@@ -5,10 +5,10 @@ import statistics
 import pytest
 import torch
 
-from lpz import mixture
-from lpz.cell import _adopt, _aggregate, mutate_lr, replace_worst, tournament
-from lpz.individual import Individual
-from lpz.seeding import generator
+from lpz.algorithm import mixture
+from lpz.algorithm.cell import _adopt, _aggregate, mutate_lr, replace_worst, tournament
+from lpz.algorithm.individual import Individual
+from lpz.algorithm.seeding import generator
 
 
 def ind(fitness: float, tag: int = 0) -> Individual:

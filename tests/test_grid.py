@@ -1,4 +1,4 @@
-from lpz.grid import Grid
+from lpz.algorithm.grid import Grid
 
 
 def test_one_cell_is_its_own_neighbourhood():

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from lpz.config import validate
-from lpz.embedded import run_embedded
+from lpz.engine.local import run_embedded
 from lpz.runs import Run
 from lpz.store import LocalStore
 from tests.helpers import lpz_measured, one_line_error, tiny

@@ -4,7 +4,7 @@ import torch
 from lpz.config import validate
 from lpz.runs import Run
 from lpz.store import LocalStore
-from lpz.work import train_cell
+from lpz.engine.work import train_cell
 from tests.helpers import tiny
 
 MNIST = {"dataloader.dataset_name": "mnist", "dataloader.batch_size": 100, "dataloader.n_batches": 3,

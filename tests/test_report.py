@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lpz.embedded import run_embedded
+from lpz.engine.local import run_embedded
 from lpz.runs import Run
 from lpz.store import LocalStore
-from lpz.work import train_cell
+from lpz.engine.work import train_cell
 from tests.helpers import lpz, tiny_config
 
 # A 2x2 grid, 3 generations, samples every generation: the default heat map shows generations 1, 2, 3

@@ -2,11 +2,11 @@
 import json
 
 from lpz.config import validate
-from lpz.embedded import run_embedded
-from lpz.leases import Lease, cell_lease
+from lpz.engine.local import run_embedded
+from lpz.engine.leases import Lease, cell_lease
 from lpz.runs import Run
 from lpz.store import LocalStore
-from lpz.work import train_cell
+from lpz.engine.work import train_cell
 from tests.helpers import lpz, tiny
 
 

@@ -4,8 +4,8 @@ import json
 import time
 
 from lpz.config import validate
-from lpz.embedded import run_embedded
-from lpz.leases import assembly_lease, cell_lease
+from lpz.engine.local import run_embedded
+from lpz.engine.leases import assembly_lease, cell_lease
 from lpz.runs import Run
 from lpz.store import LocalStore
 from tests.helpers import tiny
@@ -59,14 +59,14 @@ def test_an_assembly_whose_lease_lapsed_is_sent_again(tmp_path, cluster):
     cluster.redis.set("lpz:assemble:supervised", 1)
     lapsed_lease(run, assembly_lease(run))
     cluster.supervise(run)
-    assert queued(cluster.redis) == [("lpz.assemble", {"store": run.store.url, "run_id": "supervised"})]
+    assert queued(cluster.redis) == [("lpz.engine.assemble", {"store": run.store.url, "run_id": "supervised"})]
 
 
 def test_a_generation_complete_but_never_advanced_is_advanced(tmp_path, cluster):
     """The task that committed the last cell died before sending the next generation."""
     store = LocalStore(tmp_path)
     run = Run.create(store, validate(tiny()), run_id="stalled")
-    from lpz.work import train_cell
+    from lpz.engine.work import train_cell
     for cell in run.grid.cells:
         train_cell(store, run.id, 0, cell)
     cluster.supervise(run)

@@ -18,12 +18,12 @@ import pytest
 import torch
 
 from lpz.config import validate
-from lpz.datasync import BadManifest, manifest_key, pull
-from lpz.embedded import run_embedded
+from lpz.data.sync import BadManifest, manifest_key, pull
+from lpz.engine.local import run_embedded
 from lpz.runs import Run
 from lpz.safe_names import UnsafeName
 from lpz.store import LocalStore
-from lpz.work import train_cell
+from lpz.engine.work import train_cell
 from tests.helpers import lpz, lpz_measured, one_line_error, tiny
 
 GENERATIONS = 3

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from lpz.data.base import Dataset
-from lpz.seeding import generator
+from lpz.algorithm.seeding import generator
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from lpz import mixture
+from lpz.algorithm import mixture
 from lpz.scoring.frechet import Statistics, frechet_distance
 
 

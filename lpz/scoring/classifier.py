@@ -32,7 +32,7 @@ from lpz.errors import UserError, first_sentence
 from lpz.scoring import Scorer
 from lpz.scoring.cache import cached_arrays, write_atomically
 from lpz.scoring.frechet import Statistics, frechet_distance
-from lpz.seeding import generator
+from lpz.algorithm.seeding import generator
 
 DATASETS = ("mnist", "fashion-mnist")
 SAMPLE_SHAPE = (1, 28, 28)

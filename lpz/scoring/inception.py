@@ -324,7 +324,7 @@ def inception_scorer(dataset, device: str = "cpu", weights: Path | None = None):
     from lpz.scoring import Scorer
     from lpz.scoring.cache import cached_arrays
     from lpz.scoring.frechet import Statistics
-    from lpz.seeding import generator
+    from lpz.algorithm.seeding import generator
 
     network = load_fid_inception(weights, device)
     count = min(len(dataset), REAL_SAMPLES)

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from lpz.footprint import DEFAULT_HIDDEN_2D, DEFAULT_LATENT  # noqa: F401  (the sizes live beside their estimate)
+from lpz.config.footprint import DEFAULT_HIDDEN_2D, DEFAULT_LATENT  # noqa: F401  (the sizes live beside their estimate)
 
 
 class Generator(nn.Module):

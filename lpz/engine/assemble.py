@@ -18,13 +18,13 @@ from datetime import datetime, timezone
 import numpy as np
 import torch
 
-from lpz import mixture, nets
+from lpz.algorithm import mixture, nets
 from lpz.runs import Run
 from lpz.scoring.frechet import Statistics, frechet_distance
 from lpz.scoring import make_scorer
-from lpz.seeding import generator
+from lpz.algorithm.seeding import generator
 from lpz.store.base import Store
-from lpz.work import repaired, run_dataset
+from lpz.engine.work import repaired, run_dataset
 
 
 def assemble(store: Store, run_id: str, device: str = "cpu") -> dict:

@@ -14,8 +14,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lpz.cli_data import data_app
-from lpz.cli_scorer import scorer_app
+from lpz.cli.data import data_app
+from lpz.cli.scorer import scorer_app
 from lpz.config import load_config
 from lpz.errors import UserError
 from lpz.store import open_store, store_url
@@ -71,13 +71,13 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
     if resume and (generations or seed is not None):
         raise UserError("--generations and --seed belong to a new run; a resumed run keeps its own")
     cfg = _load_run_config(config, generations, seed) if config else None  # bad configs fail before torch loads
-    from lpz.embedded import Interrupted, default_workers, run_embedded
+    from lpz.engine.local import Interrupted, default_workers, run_embedded
     from lpz.runs import Run
 
     if resume:
         the_run = _open_run(resume, store)
     elif cfg:
-        from lpz.datasync import require_available
+        from lpz.data.sync import require_available
         the_store = open_store(store_url(store, cfg.general.store))
         the_store.check()
         require_available(cfg.dataloader, the_store)
@@ -99,7 +99,7 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
 
     board = _tensorboard(tensorboard, the_run)
 
-    from lpz.status_view import fmt
+    from lpz.views.console import fmt
 
     def on_cell(generation, cell, metrics):
         if board:
@@ -141,7 +141,7 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
 def _tensorboard(folder: Path | None, the_run):
     if folder is None:
         return None
-    from lpz.tensorboard import TensorBoardExport
+    from lpz.views.tensorboard import TensorBoardExport
     board = TensorBoardExport(folder, the_run.id)
     board.catch_up(the_run)
     console.print(f"TensorBoard: tensorboard --logdir {folder}", highlight=False)
@@ -149,7 +149,7 @@ def _tensorboard(folder: Path | None, the_run):
 
 
 def _print_result(the_run, result: dict, seconds: float) -> None:
-    from lpz.status_view import mixture_summary
+    from lpz.views.console import mixture_summary
     where = the_run.store.url.removeprefix("file://") + f"/runs/{the_run.id}/"
     console.print(f"[green]done[/] in {seconds:.0f} s: {mixture_summary(result)}")
     console.print(f"results: {where}")
@@ -178,7 +178,7 @@ def status(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz
            interval: float = typer.Option(2.0, min=0.2, help="Seconds between refreshes with --watch.")):
     """Where a run is and how good it is: generation reached, score history, best cell, workers."""
     import json
-    from lpz.status_view import render
+    from lpz.views.console import render
 
     the_run = _open_run(run_id, store)
     run_status = _status_reader(the_run)
@@ -203,11 +203,11 @@ def status(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz
 def _status_reader(the_run):
     """A function that reads the run's status from the store; for a cluster run also, from the broker
     when it answers, why workers refused its tasks."""
-    from lpz.status import run_status
+    from lpz.views.status import run_status
     broker = None
     if the_run.info.get("executor") == "cluster":
         try:
-            from lpz.cluster import redis_client
+            from lpz.engine.cluster import redis_client
             broker = redis_client()
         except Exception:
             broker = None
@@ -215,7 +215,7 @@ def _status_reader(the_run):
     def read() -> dict:
         info = run_status(the_run)
         if broker is not None and info["state"] == "in progress":
-            from lpz.cluster import refusals
+            from lpz.engine.cluster import refusals
             try:
                 info["refused"] = refusals(broker, the_run.id)
             except Exception:  # the broker does not answer from here: the store's view is all there is
@@ -227,7 +227,7 @@ def _status_reader(the_run):
 
 def _follow(the_run, interval: float = 1.0, board=None) -> dict:
     """A progress bar until the run ends; returns its last status. Workers that refuse the run are named."""
-    from lpz.status_view import fmt
+    from lpz.views.console import fmt
     run_status = _status_reader(the_run)
     warned: set[str] = set()
 
@@ -269,8 +269,8 @@ def submit(config: Path = typer.Argument(..., help="YAML config, e.g. configs/ce
                help="Skip the check that the dataset is here or pushed to the store: every worker has it.")):
     """Send a run to the Celery workers (`celery -A lpz worker -Q gpu`) and print its id."""
     cfg = _load_run_config(config, generations, seed)  # bad configs fail before torch loads
-    from lpz.cluster import Cluster, check_broker
-    from lpz.datasync import require_available
+    from lpz.engine.cluster import Cluster, check_broker
+    from lpz.data.sync import require_available
     from lpz.runs import Run
 
     the_store = open_store(store_url(store, cfg.general.store))
@@ -295,7 +295,7 @@ def submit(config: Path = typer.Argument(..., help="YAML config, e.g. configs/ce
 
 
 def _end_of_wait(the_run, info: dict) -> None:
-    from lpz.status_view import state_line
+    from lpz.views.console import state_line
     console.print(state_line(info))
     if info["state"] == "failed":
         raise typer.Exit(1)
@@ -304,7 +304,7 @@ def _end_of_wait(the_run, info: dict) -> None:
 @app.command()
 def cancel(run_id: str = typer.Argument(..., metavar="ID"), store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     """Stop a cluster run: no new cell tasks start (those running finish their cell)."""
-    from lpz.cluster import Cluster, check_broker
+    from lpz.engine.cluster import Cluster, check_broker
     the_run = _open_run(run_id, store)
     if the_run.finished():
         raise UserError(f"run {run_id} has finished; there is nothing to cancel")
@@ -317,7 +317,7 @@ def cancel(run_id: str = typer.Argument(..., metavar="ID"), store: Optional[str]
 def resume(run_id: str = typer.Argument(..., metavar="ID"), store: Optional[str] = typer.Option(None, help=STORE_HELP),
            wait: bool = typer.Option(False, "--wait", help="Show progress until the run ends.")):
     """Send a stalled, cancelled or failed cluster run again, from its last complete generation."""
-    from lpz.cluster import Cluster, check_broker
+    from lpz.engine.cluster import Cluster, check_broker
     the_run = _open_run(run_id, store)
     if the_run.finished():
         raise UserError(f"run {run_id} has finished; `lpz sample {run_id}` draws from it")
@@ -334,7 +334,7 @@ def assemble_run(run_id: str = typer.Argument(..., metavar="ID", help="Run id (s
                  store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     """Build a run's result (its final mixture) again from its last generation, on this machine:
     for a result that is damaged, or one that a lost worker never wrote."""
-    from lpz.assemble import assemble
+    from lpz.engine.assemble import assemble
 
     the_run = _open_run(run_id, store)
     complete = the_run.last_complete_generation()
@@ -357,7 +357,7 @@ def sample(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz
            seed: int = typer.Option(0, min=0, help="Which draw: the same seed gives the same samples."),
            store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     """Draw N samples from a finished run's mixture: a PNG (scatter plot or image grid) and an .npy."""
-    from lpz import sampling
+    from lpz.views import sampling
 
     the_run = _open_run(run_id, store)
     samples = sampling.draw(the_run, n, seed)
@@ -374,7 +374,7 @@ def report(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz
                                                    "(default: the first, middle and last)."),
            store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     """A self-contained HTML report of a run, finished or not: scores, grid, learning rates, samples, timings."""
-    from lpz.report import parse_generations, write_report
+    from lpz.views.report import parse_generations, write_report
 
     chosen = parse_generations(heatmap_generations)
     the_run = _open_run(run_id, store)
@@ -388,10 +388,10 @@ def score(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz 
           inception_weights: Optional[Path] = typer.Option(None, help="FID Inception weights file (RGB data)."),
           store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     """Score a finished run's mixture on N samples: FID, and TVD where defined (MNIST-like data)."""
-    from lpz import sampling
+    from lpz.views import sampling
     from lpz.scoring import scorer_for
-    from lpz.status_view import details
-    from lpz.work import run_dataset
+    from lpz.views.console import details
+    from lpz.engine.work import run_dataset
 
     the_run = _open_run(run_id, store)
     samples = sampling.draw(the_run, n, seed)

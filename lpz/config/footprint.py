@@ -37,7 +37,7 @@ def network_size(network, shape: tuple) -> tuple[tuple[int, int], tuple[int, int
         g = _linear(latent, hidden) + 2 * _linear(hidden, hidden) + _linear(hidden, shape[0])
         d = _linear(shape[0], hidden) + 2 * _linear(hidden, hidden) + _linear(hidden, 1)
         return (g, 6 * hidden + shape[0]), (d, shape[0] + 6 * hidden + 1)
-    channels, size = shape[0], shape[1]  # DCGAN, as lpz.nets.convolutional builds it
+    channels, size = shape[0], shape[1]  # DCGAN, as lpz.algorithm.nets.convolutional builds it
     widths = [DCGAN_WIDTH * 2 ** i for i in range(int(math.log2(size)) - 2)]
     sides = [size // 2 ** (i + 1) for i in range(len(widths))]  # the side of each width's feature maps
     convs = sum(16 * a * b + 2 * b for a, b in zip(widths, widths[1:]))

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lpz import mixture, nets
+from lpz.algorithm import mixture, nets
 from lpz.errors import UserError
 from lpz.runs import Run
-from lpz.seeding import generator
+from lpz.algorithm.seeding import generator
 
 
 def require_finished(run: Run) -> None:

@@ -17,11 +17,11 @@ from typing import Iterator
 
 import torch
 
-from lpz import losses, mixture, nets
+from lpz.algorithm import losses, mixture, nets
 from lpz.config import samples_due
-from lpz.grid import Grid
-from lpz.individual import CellState, Individual
-from lpz.seeding import generator
+from lpz.algorithm.grid import Grid
+from lpz.algorithm.individual import CellState, Individual
+from lpz.algorithm.seeding import generator
 
 ADAM_BETAS = (0.5, 0.999)
 PREVIEW_SAMPLES = 64
@@ -350,7 +350,7 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
     # Now and then, a picture of the mixture's samples, to watch the run without stopping it.
     artifacts = {}
     if samples_due(config, generation + 1):
-        from lpz.sampling import preview_png
+        from lpz.views.sampling import preview_png
         z = best_nets[0].latent(PREVIEW_SAMPLES, generator(seed, cell, generation, "preview"))
         artifacts["samples.png"] = preview_png(mixture.sample(best_nets, weights, z).cpu(),
                                                config.dataloader.dataset_name,

@@ -72,7 +72,7 @@ def list_datasets():
 def push(name: str = typer.Argument(..., help="mnist, fashion-mnist, cifar10 or celeba, from this machine."),
          store: Optional[str] = typer.Option(None, help="Store URL (default: LPZ_STORE, else ./lpz-store).")):
     """Upload a dataset to the store once; workers that lack it pull it from there, checksum-verified."""
-    from lpz.datasync import push as push_dataset
+    from lpz.data.sync import push as push_dataset
     from lpz.store import open_store, store_url
 
     the_store = open_store(store_url(store))

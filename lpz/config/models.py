@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lpz.data import DATASETS
-from lpz.config_files import read_config_tree
+from lpz.config.files import read_config_tree
 from lpz.errors import ConfigError, excerpt
 
 NETWORKS = ("four_layer_perceptron", "convolutional", "mlp2d")
@@ -233,7 +233,7 @@ def _describe(error: dict, data: dict) -> str:
 
 
 def neighbourhood_size(config: Config) -> int:
-    from lpz.grid import Grid
+    from lpz.algorithm.grid import Grid
     grid = Grid.from_config(config)
     return max(len(grid.neighbourhood(cell)) for cell in grid.cells)
 
@@ -279,7 +279,7 @@ def check_combinations(config: Config):
     if config.network.hidden_size is not None and network != "mlp2d":
         yield (("network", "hidden_size"), f"only mlp2d has a hidden_size; remove it for {network}")
     if fits:
-        from lpz.footprint import too_big
+        from lpz.config.footprint import too_big
         if reason := too_big(config, shape, cells):
             yield ("network",), reason
     if config.network.mustangs_mode != "generation" and config.network.loss != "mustangs":

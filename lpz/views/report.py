@@ -21,11 +21,12 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
-from lpz import __version__, report_figures as figures
+from lpz import __version__
+from lpz.views import report_figures as figures
 from lpz.errors import CorruptObject, ObjectMissing, UserError
 from lpz.runs import Run
-from lpz.status import generation_seconds, run_status
-from lpz.status_view import details, fmt, state_line
+from lpz.views.status import generation_seconds, run_status
+from lpz.views.console import details, fmt, state_line
 
 log = logging.getLogger("lpz")
 PICTURES = ("score.png", "heatmap.png", "lr.png", "weights.png", "phases.png", "samples.png")
@@ -47,7 +48,7 @@ class _Snapshot(Run):
 class RunRecord:
     """What a report shows, read from the store."""
     run: Run
-    status: dict                     # lpz.status.run_status
+    status: dict                     # lpz.views.status.run_status
     metrics: figures.Metrics         # generation -> cell -> metrics.json
     samples: dict[int, set[int]]     # generation -> cells that drew a samples.png
 

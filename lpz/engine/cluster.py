@@ -27,7 +27,7 @@ import time
 import traceback
 
 from lpz.errors import UserError, excerpt
-from lpz.leases import assembly_lease, cell_lease, lapsed, lease_seconds, read_lease, worker_name
+from lpz.engine.leases import assembly_lease, cell_lease, lapsed, lease_seconds, read_lease, worker_name
 from lpz.runs import Run, check_run_id
 from lpz.store import StoreNotAllowed, open_served_store
 
@@ -118,7 +118,7 @@ class Cluster:
         self.redis.set(f"lpz:generation:{run.id}", complete, ex=SENT_TTL)
         if complete >= run.generations:
             if self.redis.set(f"lpz:assemble:{run.id}", time.time(), nx=True, ex=SENT_TTL):
-                _send(self.app, "lpz.assemble", store=run.store.url, run_id=run.id)
+                _send(self.app, "lpz.engine.assemble", store=run.store.url, run_id=run.id)
             return
         done = run.committed_in(complete + 1)
         for cell in run.grid.cells:

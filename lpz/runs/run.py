@@ -24,10 +24,10 @@ from functools import cached_property
 from lpz import __version__
 from lpz.config import Config, resolved, validate
 from lpz.errors import CorruptObject, ObjectMissing, RunNotFound, UserError, excerpt
-from lpz.grid import Grid
+from lpz.algorithm.grid import Grid
 from lpz.data.specs import DATASETS
-from lpz.individual import CellState, Expected, NotACellState, weights_fit
-from lpz.nets import parameter_shapes
+from lpz.algorithm.individual import CellState, Expected, NotACellState, weights_fit
+from lpz.algorithm.nets import parameter_shapes
 from lpz.records import CellMetrics, InvalidRecord, MixtureResult, RunInfo, checked
 from lpz.store.base import Store, tensor_bytes, tensors_from
 
@@ -302,7 +302,7 @@ class Run:
 
     def read_state(self, generation: int, cell: int, shape: tuple) -> CellState:
         if generation == 0:
-            from lpz.cell import initial_state
+            from lpz.algorithm.cell import initial_state
             return initial_state(self.config, cell, shape)
         return self._read_checkpoint(generation, cell, "state.pt", shape)
 

@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Callable
 
-from lpz.cell import step
+from lpz.algorithm.cell import step
 from lpz.data import load_dataset
 from lpz.errors import UserError, excerpt
 from lpz.runs import DamagedCheckpoint, Run
@@ -59,7 +59,7 @@ def check_cell_generation(run: Run, generation: int, cell: int) -> None:
 
 def run_dataset(run: Run):
     """The run's dataset from this machine's data directory, pulled from the store if it is not there."""
-    from lpz.datasync import PUSHABLE, manifest_key, pull
+    from lpz.data.sync import PUSHABLE, manifest_key, pull
     loader, seed = run.config.dataloader, run.config.general.seed
     try:
         return load_dataset(loader, seed)

@@ -94,7 +94,7 @@ class Expected:
     public: bool
 
     def shapes(self, role: str) -> dict[str, tuple]:
-        from lpz.nets import parameter_shapes
+        from lpz.algorithm.nets import parameter_shapes
         return parameter_shapes(self.config.network, tuple(self.sample_shape), role)
 
 

@@ -16,11 +16,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from lpz.assemble import assemble
+from lpz.engine.assemble import assemble
 from lpz.runs import Run
 from lpz.store import open_store
 from lpz.store.base import Store
-from lpz.work import train_cell
+from lpz.engine.work import train_cell
 
 
 class Interrupted(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from lpz.leases import lapsed, read_lease
+from lpz.engine.leases import lapsed, read_lease
 from lpz.runs import DamagedResult, Run
 
 STATES = ("finished", "failed", "cancelled", "damaged", "in progress")

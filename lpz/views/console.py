@@ -7,7 +7,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from lpz.status import ago, duration
+from lpz.views.status import ago, duration
 
 CELL_STYLE = {"done": "green", "running": "yellow", "waiting": "dim", "lost": "magenta", "failed": "red"}
 SPARKS = "▁▂▃▄▅▆▇█"
