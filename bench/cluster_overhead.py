@@ -43,13 +43,13 @@ def per_generation(run) -> dict:
 
 
 def embedded(config, workdir: Path) -> dict:
-    from lpz.engine.local import run_embedded
+    from lpz.engine.local import run_local
     from lpz.runs import Run
     from lpz.store import LocalStore
 
     store = LocalStore(workdir / "embedded")
     run = Run.create(store, config)
-    run_embedded(store, run.id, workers=1)
+    run_local(run, workers=1)
     return per_generation(run)
 
 

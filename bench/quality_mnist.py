@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from lpz.config import load_config
-from lpz.engine.local import run_embedded
+from lpz.engine.local import run_local
 from lpz.runs import Run
 from lpz.store import LocalStore
 
@@ -44,7 +44,7 @@ def train(grid: str, seed: int, generations: int, workers: int | None, root: Pat
     store = LocalStore(root / f"{grid}-{seed}")
     run = Run.create(store, config)
     start = time.perf_counter()
-    result = run_embedded(store, run.id, workers=workers)
+    result = run_local(run, workers=workers)
     rows = []
     for generation, cells in sorted(run.all_metrics().items()):
         best = min(cells.values(), key=lambda m: m["score"])

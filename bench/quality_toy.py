@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from lpz.config import load_config
-from lpz.engine.local import run_embedded
+from lpz.engine.local import run_local
 from lpz.runs import Run
 from lpz.store import LocalStore
 
@@ -43,7 +43,7 @@ def train(config_file: Path, seed: int, variant: str, workers: int, overrides: d
         store = LocalStore(root)
         run = Run.create(store, config)
         start = time.perf_counter()
-        result = run_embedded(store, run.id, workers=workers)
+        result = run_local(run, workers=workers)
         seconds = time.perf_counter() - start
     return {"seed": seed, "seconds": seconds, "score": result["score"], **result["details"]}
 

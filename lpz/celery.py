@@ -14,11 +14,12 @@ import os
 from celery import Celery, signals
 
 from lpz.devices import default_concurrency, worker_device
+from lpz.engine.broker import QUEUE, broker_url
 
-BROKER_URL = os.environ.get("LPZ_BROKER_URL", "redis://localhost:6379/0")
-# Redis re-delivers an unacknowledged task only after this many seconds: longer than any cell task.
+BROKER_URL = broker_url()
+# Redis re-delivers an unacknowledged task only after this many seconds. lpz does not rely on it (a
+# dead worker's leases lapse in seconds and the supervisor sends its cells again), so it is long.
 VISIBILITY_TIMEOUT = int(os.environ.get("LPZ_VISIBILITY_TIMEOUT", str(6 * 3600)))
-QUEUE = "gpu"
 
 app = Celery("lpz", broker=BROKER_URL, backend=os.environ.get("LPZ_RESULT_BACKEND", BROKER_URL),
              include=["tasks.cells"])

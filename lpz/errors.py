@@ -23,7 +23,11 @@ class RunNotFound(UserError):
 
 
 class StoreError(UserError):
-    """The store cannot be reached or refuses us (endpoint down, bad credentials)."""
+    """The store cannot be used: it refuses us (bad credentials), or it is down (StoreUnavailable)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store does not answer, or answers that it cannot serve now: may pass (a restart)."""
 
 
 class ObjectMissing(KeyError):

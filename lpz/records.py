@@ -23,7 +23,7 @@ Small = Annotated[str, StringConstraints(max_length=200)]
 
 
 class Record(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class IndividualSummary(Record):
@@ -45,6 +45,8 @@ class Losses(Record):
 
 
 class CellMetrics(Record):
+    """What one cell-generation measured: built by the cell step (lpz.algorithm.cell), completed by the
+    work around it (timing, device) and by the commit (checksums, time), read by every view."""
     cell: int = Field(ge=0)
     generation: int = Field(ge=1)
     score: Optional[float]
@@ -53,11 +55,37 @@ class CellMetrics(Record):
     losses: Losses
     generators: list[IndividualSummary] = Field(min_length=1)
     discriminators: list[IndividualSummary] = Field(min_length=1)
-    seconds: dict[Small, float]
-    files: dict[Literal["state.pt", "public.pt"], Sha256]
-    committed_at: float
-    started_at: Optional[float] = None
+    seconds: dict[Small, float]                   # per phase of the step, and io
+    started_at: Optional[float] = None            # seconds since the epoch
     device: Optional[Small] = None
+    files: dict[Literal["state.pt", "public.pt"], Sha256] = {}  # set by the commit
+    committed_at: Optional[float] = None                        # set by the commit
+
+    @property
+    def lr_generator(self) -> float:
+        return min(i.lr for i in self.generators)
+
+    @property
+    def lr_discriminator(self) -> float:
+        return min(i.lr for i in self.discriminators)
+
+    @property
+    def compute_seconds(self) -> float:
+        return sum(seconds for phase, seconds in self.seconds.items() if phase != "io")
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="python")
+
+    @classmethod
+    def read(cls, value) -> "CellMetrics":
+        """The record in value (parsed JSON), committed; InvalidRecord naming the first problem otherwise."""
+        try:
+            metrics = cls.model_validate(value)
+        except ValidationError as e:
+            raise InvalidRecord(_first_problem(e)) from None
+        if metrics.committed_at is None or set(metrics.files) != {"state.pt", "public.pt"}:
+            raise InvalidRecord("it does not record a commit (files and committed_at)")
+        return metrics
 
 
 class RunGrid(Record):
@@ -98,7 +126,11 @@ def checked(model: type[Record], value) -> dict:
     try:
         model.model_validate(value)
     except ValidationError as e:
-        error = e.errors()[0]
-        where = ".".join(str(part)[:40] for part in error["loc"]) or "the record"
-        raise InvalidRecord(f"{where}: {error['msg'].lower()} (got {excerpt(error.get('input'))})") from None
+        raise InvalidRecord(_first_problem(e)) from None
     return value
+
+
+def _first_problem(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part)[:40] for part in first["loc"]) or "the record"
+    return f"{where}: {first['msg'].lower()} (got {excerpt(first.get('input'))})"

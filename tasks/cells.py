@@ -1,43 +1,45 @@
-"""Celery tasks: thin wrappers that pass ids and call into lpz.
+"""Celery tasks: thin wrappers that pass ids and call the engine (lpz.engine.engine).
 
-Each task reads what it needs from the store and writes its result there;
-the messages carry only the store URL, the run id, the generation and the
-cell. Re-running a task whose cell-generation is committed changes nothing.
+Each task reads what it needs from the store and writes its result there; the messages carry only
+the store URL, the run id, the generation and the cell. Running a task twice changes nothing.
 
-A message is untrusted input (anyone who can write to the broker can send
-one): a task for a store this worker does not serve, or with ids that are
-not a run's, is refused (logged, acknowledged, never executed) and the
-refusal is recorded in the broker, where `lpz status` shows it.
+Errors, three kinds (lpz/engine/cluster.py tells the whole recovery story):
+- passing (the store or the broker down): tried again with waits of 1, 2, 4 ... 60 s, for
+  LPZ_RETRY_SECONDS; if the outage outlasts that, the supervisor sends the work again later;
+- a user error (bad data, a missing dataset): the run fails at once, with the reason;
+- anything else: tried again a few times, then the run fails.
+A message is untrusted input: one naming a store this worker does not serve, or ids that are not the
+run's, is refused (logged, acknowledged, never executed), and the refusal is recorded in the broker.
 """
 from __future__ import annotations
 
 import logging
 import time
 
-from lpz.engine import work
 from lpz.celery import app, process_device
+from lpz.engine import engine
+from lpz.engine.broker import RETRY_CAP_S, passing_errors, retries_within, retry_seconds
 from lpz.engine.cluster import Cluster
-from lpz.errors import StoreError, UserError
-from lpz.engine.leases import Lease, assembly_lease, cell_lease, worker_name
+from lpz.engine.leases import worker_name
+from lpz.engine.work import check_cell_generation
+from lpz.errors import UserError
 from lpz.runs import Run
 from lpz.store import open_served_store
 
 log = logging.getLogger("lpz")
-MAX_RETRIES = 3
+PASSING = passing_errors()
+FAILURE_RETRIES = 2  # tries again of a task that failed for no passing reason, before the run fails
+RETRY = dict(autoretry_for=PASSING, retry_backoff=1, retry_backoff_max=RETRY_CAP_S, retry_jitter=False,
+             max_retries=retries_within(retry_seconds()))
 
 
-def _backoff(retries: int) -> float:
-    return min(60.0, 2.0 ** retries)
-
-
-def _open(task, store, run_id) -> Run | None:
-    """The run a message names, or None when the message is refused. A store that does not answer
-    is retried like any other failure."""
+def _open(store, run_id, generation=0, cell=0) -> Run | None:
+    """The run a message names, or None when the message is refused."""
     try:
-        return Run.open(open_served_store(store), run_id)
-    except StoreError as error:
-        if task.request.retries < task.max_retries:
-            raise task.retry(exc=error, countdown=_backoff(task.request.retries))
+        run = Run.open(open_served_store(store), run_id)
+        check_cell_generation(run, generation, cell)
+        return run
+    except PASSING:
         raise
     except UserError as refused:
         log.error("refused a task for run %r: %s", run_id if isinstance(run_id, str) else "?", refused)
@@ -45,56 +47,52 @@ def _open(task, store, run_id) -> Run | None:
         return None
 
 
-@app.task(name="lpz.train_cell", bind=True, max_retries=MAX_RETRIES)
+def _failed(task, run: Run, error: Exception, generation: int, cell: int, what: str):
+    """Try again, or (a user error, or tries used up) mark the run failed; raise either way."""
+    if not isinstance(error, UserError) and task.request.retries < FAILURE_RETRIES:
+        log.warning("run %s %s: %s; trying again", run.id, what, error)
+        raise task.retry(exc=error, countdown=2.0 ** task.request.retries)
+    log.error("run %s %s failed: %s", run.id, what, error)
+    engine.fail(run, error, generation, cell, worker_name())
+    raise RuntimeError(f"run {run.id} {what}: {error}") from error
+
+
+@app.task(name="lpz.train_cell", bind=True, **RETRY)
 def train_cell(self, store: str, run_id: str, generation: int, cell: int) -> dict:
     """Compute generation+1 of one cell from generation, commit it, and send what is due next."""
-    run = _open(self, store, run_id)
+    run = _open(store, run_id, generation, cell)
     if run is None:
-        return {"refused": True}
-    try:
-        work.check_cell_generation(run, generation, cell)
-    except UserError as refused:
-        log.error("refused a task for run %s: %s", run.id, refused)
-        Cluster(app).refuse(run.id, store, str(refused))
         return {"refused": True}
     if run.control():
         return {"skipped": run.control()["state"]}
+    what = f"generation {generation + 1} cell {cell}"
     start = time.perf_counter()
-    log.info("run %s generation %d cell %d: start on %s", run_id, generation + 1, cell, process_device["device"])
+    log.info("run %s %s: start on %s", run_id, what, process_device["device"])
     try:
-        with Lease(run, cell_lease(run, generation + 1, cell), task=self.request.id or ""):
-            metrics = work.train_cell(run.store, run_id, generation, cell, process_device["device"])
-        Cluster(app).advance(run, generation + 1)
+        metrics = engine.run_cell(run, generation, cell, process_device["device"], task=self.request.id or "")
+        Cluster(app).after_commit(run, generation + 1)
+    except PASSING:
+        raise
     except Exception as error:
-        if self.request.retries < self.max_retries:
-            log.warning("run %s generation %d cell %d: %s; retrying", run_id, generation + 1, cell, error)
-            raise self.retry(exc=error, countdown=_backoff(self.request.retries))
-        log.error("run %s generation %d cell %d failed: %s", run_id, generation + 1, cell, error)
-        Cluster(app).fail(run, error, generation + 1, cell, worker_name())
-        raise RuntimeError(f"run {run_id} generation {generation + 1} cell {cell}: {error}") from error
+        _failed(self, run, error, generation + 1, cell, what)
     seconds = time.perf_counter() - start
-    log.info("run %s generation %d cell %d: done in %.1f s, score %s", run_id, generation + 1, cell, seconds,
-             metrics.get("score"))
-    return {"run": run_id, "generation": generation + 1, "cell": cell, "score": metrics.get("score"),
-            "seconds": seconds}
+    log.info("run %s %s: done in %.1f s, score %s", run_id, what, seconds, metrics.score)
+    return {"run": run_id, "generation": generation + 1, "cell": cell, "score": metrics.score, "seconds": seconds}
 
 
-@app.task(name="lpz.engine.assemble", bind=True, max_retries=MAX_RETRIES)
+@app.task(name="lpz.assemble", bind=True, **RETRY)
 def assemble(self, store: str, run_id: str) -> dict:
     """Score every cell's final mixture and keep the best as the run's result."""
-    from lpz.engine.assemble import assemble as assemble_mixture
-
-    run = _open(self, store, run_id)
+    run = _open(store, run_id)
     if run is None:
         return {"refused": True}
+    if run.control():
+        return {"skipped": run.control()["state"]}
     try:
-        with Lease(run, assembly_lease(run), task=self.request.id or ""):
-            result = assemble_mixture(run.store, run_id, process_device["device"])
+        result = engine.finish(run, process_device["device"], task=self.request.id or "")
+    except PASSING:
+        raise
     except Exception as error:
-        if self.request.retries < self.max_retries:
-            raise self.retry(exc=error, countdown=_backoff(self.request.retries))
-        Cluster(app).fail(run, error, run.generations, -1, worker_name())
-        raise RuntimeError(f"run {run_id} assembly: {error}") from error
-    Cluster(app).finished(run)
-    log.info("run %s: finished, mixture of cell %s scores %s", run_id, result["best_cell"], result["score"])
-    return {"run": run_id, "best_cell": result["best_cell"], "score": result["score"]}
+        _failed(self, run, error, run.generations, -1, "assembly")
+    log.info("run %s: finished, mixture of cell %s scores %s", run_id, result.get("best_cell"), result.get("score"))
+    return {"run": run_id, "best_cell": result.get("best_cell"), "score": result.get("score")}

@@ -9,6 +9,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The development services' defaults (.services/env) must not leak into tests: each test names the
+# store and the broker it uses.
+for _name in ("LPZ_STORE", "LPZ_BROKER_URL", "LPZ_ALLOWED_STORES"):
+    os.environ.pop(_name, None)
+
 # Fixtures of their own modules: real S3 clients and buckets, real Celery workers.
 pytest_plugins = ["tests.store_fixtures", "tests.cluster_fixtures"]
 

@@ -4,7 +4,7 @@ import torch
 
 from lpz.engine.assemble import optimise_weights
 from lpz.config import OptimizeMixture, validate
-from lpz.engine.local import run_embedded
+from lpz.engine.local import run_local
 from lpz.runs import Run
 from lpz.scoring import Scorer
 from lpz.scoring.frechet import Statistics
@@ -15,7 +15,7 @@ from tests.helpers import lpz, tiny
 def finished_run(tmp_path, **overrides) -> tuple[Run, dict]:
     store = LocalStore(tmp_path)
     run = Run.create(store, validate(tiny(**{"trainer.generations": 2, **overrides})), run_id="ends")
-    return run, run_embedded(store, run.id, workers=1)
+    return run, run_local(run, workers=1)
 
 
 def test_the_best_neighbourhood_mixture_becomes_the_result(tmp_path):

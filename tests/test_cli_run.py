@@ -115,11 +115,11 @@ def test_sampling_a_run_that_has_not_finished_says_so(tmp_path):
     from lpz.config import validate
     from lpz.runs import Run
     from lpz.store import LocalStore
-    from lpz.engine.work import train_cell
+    from lpz.engine.work import compute_cell
 
     store = LocalStore(tmp_path)
     run = Run.create(store, validate(tiny()), run_id="half-done")
-    train_cell(store, run.id, 0, 0)  # one cell of generation 1
+    compute_cell(run, 0, 0)  # one cell of generation 1
     result = lpz("sample", "half-done", "--store", tmp_path, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from lpz.config import validate
-from lpz.engine.local import run_embedded
+from lpz.engine import engine
+from lpz.engine.local import run_local
 from lpz.runs import Run
 from lpz.store import LocalStore, open_store
 from tests.helpers import lpz, one_line_error, tiny
@@ -44,7 +45,7 @@ def reference_states(tmp_path: Path, config: Path) -> dict[int, bytes]:
     """The same config through `lpz run`'s code path, in one process, on a local store."""
     store = LocalStore(tmp_path / "reference")
     run = Run.create(store, validate(yaml.safe_load(config.read_text())), run_id="reference")
-    run_embedded(store, run.id, workers=1)
+    run_local(run, workers=1)
     return final_states(run)
 
 
@@ -194,7 +195,7 @@ def test_messages_are_json_and_show_run_generation_and_cell_to_monitors(s3_bucke
 
     store = open_store(f"s3://{s3_bucket}")
     run = Run.create(store, validate(tiny()), run_id="shown")
-    cluster.send_cell(run, 2, 1)
+    cluster.send(run, engine.Due("cells", 2, (1,)))
     message = json.loads(cluster.redis.lpop("gpu"))
     assert message["content-type"] == "application/json"
     headers = message["headers"]

@@ -166,7 +166,7 @@ def test_the_worker_command_starts_the_lpz_app_on_its_queue():
     app = find_app(command[2])
     assert app is lpz.celery.app
     app.loader.import_default_modules()
-    assert {"lpz.train_cell", "lpz.engine.assemble"} <= set(app.tasks)
+    assert {"lpz.train_cell", "lpz.assemble"} <= set(app.tasks)
 
 
 def test_the_worker_builds_the_dockerfile_and_the_cli_uses_the_same_image():

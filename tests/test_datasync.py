@@ -6,9 +6,9 @@ import torch
 import pytest
 
 from lpz.config import validate
-from lpz.data.sync import DamagedDataset, manifest_key, pull, push
+from lpz.data.sync import DamagedDataset, pull, push
 from lpz.errors import UserError
-from lpz.runs import Run
+from lpz.runs import Run, keys
 from lpz.store import open_store
 from lpz.engine.work import run_dataset
 from tests.helpers import lpz, tiny
@@ -21,7 +21,7 @@ def test_push_uploads_the_files_and_a_manifest(data_env, mnist_dir, s3_bucket, t
     store = f"s3://{s3_bucket}"
     out = lpz("data", "push", "mnist", "--store", store)
     assert "pushed mnist: 4 files" in out.stdout
-    manifest = open_store(store).get_json(manifest_key("mnist"))
+    manifest = open_store(store).get_json(keys.manifest("mnist"))
     assert set(manifest["files"]) == MNIST_FILES
     for name, entry in manifest["files"].items():
         assert entry["sha256"] == hashlib.sha256((mnist_dir / name).read_bytes()).hexdigest()

@@ -1,7 +1,7 @@
 """Same config and seed, same checkpoint bytes: whatever the worker count or the order of the cells."""
 from pathlib import Path
 
-from lpz.engine.local import run_embedded
+from lpz.engine.local import run_local
 from lpz.runs import Run
 from lpz.store import LocalStore
 from tests.helpers import tiny_config
@@ -10,7 +10,7 @@ from tests.helpers import tiny_config
 def checkpoints(root: Path, config, workers: int, order: str = "forward") -> dict[str, bytes]:
     store = LocalStore(root)
     run = Run.create(store, config, run_id="same-run")
-    run_embedded(store, run.id, workers=workers, order=order)
+    run_local(run, workers=workers, order=order)
     gen = root / "runs" / "same-run" / "gen"
     return {str(p.relative_to(gen)): p.read_bytes() for p in sorted(gen.rglob("*.pt"))}
 
@@ -39,8 +39,8 @@ def test_always_replacement_keeps_every_trained_copy(tmp_path):
     config = tiny_config(**{"trainer.generations": 4, "trainer.params.replacement": "always"})
     store = LocalStore(tmp_path)
     run = Run.create(store, config, run_id="always")
-    run_embedded(store, run.id, workers=1)
+    run_local(run, workers=1)
     for generation, cells in run.all_metrics().items():
         for cell, metrics in cells.items():
-            assert metrics["generators"][0]["origin"] == [int(cell), generation]
-            assert metrics["discriminators"][0]["origin"] == [int(cell), generation]
+            assert metrics.generators[0].origin == (cell, generation)
+            assert metrics.discriminators[0].origin == (cell, generation)

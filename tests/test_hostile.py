@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from lpz.config import validate
-from lpz.engine.local import run_embedded
+from lpz.engine.local import run_local
 from lpz.runs import Run
 from lpz.store import LocalStore
 from tests.helpers import lpz_measured, one_line_error, tiny
@@ -303,7 +303,7 @@ def finished_store(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("hostile")
     store = LocalStore(root / "finished-store")
     Run.create(store, validate(tiny()), run_id=RUN_ID)
-    run_embedded(store, RUN_ID, workers=1)
+    run_local(Run.open(store, RUN_ID), workers=1)
     return root
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lpz.engine.local import run_embedded
+from lpz.engine.local import run_local
 from lpz.runs import Run
 from lpz.store import LocalStore
-from lpz.engine.work import train_cell
+from lpz.engine.work import compute_cell
 from tests.helpers import lpz, tiny_config
 
 # A 2x2 grid, 3 generations, samples every generation: the default heat map shows generations 1, 2, 3
@@ -34,7 +34,7 @@ def finished(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("finished")
     store = LocalStore(root / "store")
     run = Run.create(store, report_config(), run_id="toy-report")
-    run_embedded(store, run.id, workers=1)
+    run_local(run, workers=1)
     out = root / "report"
     lpz("report", run.id, "-o", out, "--store", root / "store")
     return out
@@ -46,7 +46,7 @@ def half_done(tmp_path) -> tuple[Path, Run]:
     store = LocalStore(tmp_path / "store")
     run = Run.create(store, report_config(), run_id="toy-half")
     for cell in (0, 1):
-        train_cell(store, run.id, 0, cell)
+        compute_cell(run, 0, cell)
     return tmp_path / "store", run
 
 
@@ -92,7 +92,7 @@ def test_a_run_in_progress_gets_a_report_that_says_so(half_done, tmp_path):
     out = tmp_path / "report"
     lpz("report", run.id, "-o", out, "--store", store)
     page = (out / "report.html").read_text()
-    assert '<span class="state in-progress">in progress</span>' in page
+    assert '<span class="state running">running</span>' in page
     assert "0/3 generations complete, 2/4 cells of the next" in page
     assert "The mixture is assembled when the run finishes." in page
     assert not (out / "weights.png").exists()

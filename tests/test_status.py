@@ -2,11 +2,11 @@
 import json
 
 from lpz.config import validate
-from lpz.engine.local import run_embedded
+from lpz.engine.local import run_local
 from lpz.engine.leases import Lease, cell_lease
 from lpz.runs import Run
 from lpz.store import LocalStore
-from lpz.engine.work import train_cell
+from lpz.engine.work import compute_cell
 from tests.helpers import lpz, tiny
 
 
@@ -17,7 +17,7 @@ def status_json(run_id, store) -> dict:
 def test_status_of_a_finished_run(tmp_path):
     store = LocalStore(tmp_path)
     run = Run.create(store, validate(tiny(**{"trainer.generations": 3})), run_id="done")
-    run_embedded(store, run.id, workers=1)
+    run_local(run, workers=1)
     info = status_json("done", tmp_path)
     assert info["state"] == "finished" and info["generation"] == 3
     assert [c["state"] for c in info["cells"]] == ["done"] * 4
@@ -36,22 +36,22 @@ def test_status_of_a_run_half_way_through_a_generation(tmp_path):
     store = LocalStore(tmp_path)
     run = Run.create(store, validate(tiny()), run_id="half")
     for cell in (0, 1):
-        train_cell(store, run.id, 0, cell)
+        compute_cell(run, 0, cell)
     with Lease(run, cell_lease(run, 1, 2), task="t-1", period=30):
         info = status_json("half", tmp_path)
         shown = lpz("status", "half", "--store", tmp_path).stdout
-    assert info["state"] == "in progress" and info["generation"] == 0 and info["next_generation_cells_done"] == 2
+    assert info["state"] == "running" and info["generation"] == 0 and info["next_generation_cells_done"] == 2
     assert [(c["state"], c["worker"]) for c in info["cells"]] == [
         ("done", None), ("done", None), ("running", info["cells"][2]["worker"]), ("waiting", None)]
     assert info["cells"][2]["worker"] and info["cells"][3]["score"] is None
-    assert "in progress: 0/2 generations complete, 2/4 cells of the next" in shown
+    assert "running: 0/2 generations complete, 2/4 cells of the next" in shown
     assert "cell 2 running on" in shown and "cell 3 waiting" in shown
 
 
 def test_status_of_a_failed_run(tmp_path):
     store = LocalStore(tmp_path)
     run = Run.create(store, validate(tiny()), run_id="broken")
-    train_cell(store, run.id, 0, 0)
+    compute_cell(run, 0, 0)
     run.set_control("failed", error="UserError: mnist: train-images-idx3-ubyte(.gz) not found", generation=1,
                     cell=3, worker="gpu-7")
     info = status_json("broken", tmp_path)
@@ -65,11 +65,11 @@ def test_a_watcher_sees_new_commits_without_rereading_old_ones(tmp_path):
     store = LocalStore(tmp_path)
     run = Run.create(store, validate(tiny()), run_id="watched")
     for cell in (0, 1):
-        train_cell(store, run.id, 0, cell)
+        compute_cell(run, 0, cell)
     watcher = Run.open(store, "watched")
     assert {g: sorted(c) for g, c in watcher.all_metrics().items()} == {1: [0, 1]}
     for cell in (2, 3):
-        train_cell(store, run.id, 0, cell)
-    train_cell(store, run.id, 1, 0)
+        compute_cell(run, 0, cell)
+    compute_cell(run, 1, 0)
     (tmp_path / "runs/watched/gen/1/cell/0/metrics.json").unlink()  # read once already: not read again
     assert {g: sorted(c) for g, c in watcher.all_metrics().items()} == {1: [0, 1, 2, 3], 2: [0]}

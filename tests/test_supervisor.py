@@ -4,7 +4,8 @@ import json
 import time
 
 from lpz.config import validate
-from lpz.engine.local import run_embedded
+from lpz.engine import engine
+from lpz.engine.local import run_local
 from lpz.engine.leases import assembly_lease, cell_lease
 from lpz.runs import Run
 from lpz.store import LocalStore
@@ -25,7 +26,7 @@ def lapsed_lease(run: Run, key: str) -> None:
 def finished_run(tmp_path) -> Run:
     store = LocalStore(tmp_path)
     run = Run.create(store, validate(tiny()), run_id="supervised")
-    run_embedded(store, run.id, workers=1)
+    run_local(run, workers=1)
     return run
 
 
@@ -59,15 +60,45 @@ def test_an_assembly_whose_lease_lapsed_is_sent_again(tmp_path, cluster):
     cluster.redis.set("lpz:assemble:supervised", 1)
     lapsed_lease(run, assembly_lease(run))
     cluster.supervise(run)
-    assert queued(cluster.redis) == [("lpz.engine.assemble", {"store": run.store.url, "run_id": "supervised"})]
+    assert queued(cluster.redis) == [("lpz.assemble", {"store": run.store.url, "run_id": "supervised"})]
 
 
 def test_a_generation_complete_but_never_advanced_is_advanced(tmp_path, cluster):
     """The task that committed the last cell died before sending the next generation."""
     store = LocalStore(tmp_path)
     run = Run.create(store, validate(tiny()), run_id="stalled")
-    from lpz.engine.work import train_cell
+    from lpz.engine.work import compute_cell
     for cell in run.grid.cells:
-        train_cell(store, run.id, 0, cell)
+        compute_cell(run, 0, cell)
     cluster.supervise(run)
     assert sorted(kwargs["cell"] for task, kwargs in queued(cluster.redis) if kwargs["generation"] == 1) == [0, 1, 2, 3]
+
+
+def half_done(tmp_path) -> Run:
+    """Generation 1 complete, generation 2 sent but none of it committed."""
+    store = LocalStore(tmp_path)
+    run = Run.create(store, validate(tiny()), run_id="lost", executor="cluster")
+    from lpz.engine.work import compute_cell
+    for cell in run.grid.cells:
+        compute_cell(run, 0, cell)
+    return run
+
+
+def test_a_stalled_run_whose_tasks_were_lost_is_sent_again(tmp_path, cluster):
+    """A broker that restarted without its data lost the queued tasks: nothing runs, nothing commits."""
+    run = half_done(tmp_path)
+    for cell in run.grid.cells:
+        cluster.redis.set(f"lpz:sent:lost:1:{cell}", 1)  # sent before the broker lost them
+    assert cluster.supervise(run) == []                   # recent commits: not stalled yet
+    later = time.time() + 3600
+    assert cluster.supervise(run, now=later) == [0, 1, 2, 3]
+    assert sorted(kwargs["cell"] for _, kwargs in queued(cluster.redis)) == [0, 1, 2, 3]
+
+
+def test_a_stalled_run_with_tasks_waiting_in_the_queue_is_left_alone(tmp_path, cluster):
+    """Workers busy with another run: this run's tasks wait in the queue and must not pile up."""
+    run = half_done(tmp_path)
+    cluster.send(run, engine.due(run))                    # its tasks wait in the queue
+    assert len(queued(cluster.redis)) == 4
+    assert cluster.supervise(run, now=time.time() + 3600) == []
+    assert len(queued(cluster.redis)) == 4

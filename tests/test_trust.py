@@ -18,12 +18,12 @@ import pytest
 import torch
 
 from lpz.config import validate
-from lpz.data.sync import BadManifest, manifest_key, pull
-from lpz.engine.local import run_embedded
-from lpz.runs import Run
+from lpz.data.sync import BadManifest, pull
+from lpz.engine.local import run_local
+from lpz.runs import Run, keys
 from lpz.safe_names import UnsafeName
 from lpz.store import LocalStore
-from lpz.engine.work import train_cell
+from lpz.engine.work import compute_cell
 from tests.helpers import lpz, lpz_measured, one_line_error, tiny
 
 GENERATIONS = 3
@@ -42,13 +42,13 @@ class CodeInAPickle:
 def finished_run(folder: Path, run_id: str = "r") -> Run:
     store = LocalStore(folder)
     run = Run.create(store, validate(tiny(**{"trainer.generations": GENERATIONS})), run_id=run_id)
-    run_embedded(store, run_id, workers=1)
+    run_local(Run.open(store, run_id), workers=1)
     return run
 
 
 def final_bytes(run: Run) -> dict[str, bytes]:
-    keys = [run.cell_key(g, c, name) for g in (2, GENERATIONS) for c in run.grid.cells for name in ("state.pt", "public.pt")]
-    return {key: run.store.get(key) for key in keys + [run.key("mixture", "generators.pt")]}
+    names = [run.cell_key(g, c, name) for g in (2, GENERATIONS) for c in run.grid.cells for name in ("state.pt", "public.pt")]
+    return {key: run.store.get(key) for key in names + [run.key("mixture", "generators.pt")]}
 
 
 def recommit(run: Run, generation: int, cell: int, name: str, data: bytes) -> None:
@@ -66,7 +66,7 @@ def test_garbage_markers_and_forged_checkpoints_are_recomputed_to_the_same_bytes
     run = Run.create(store, validate(tiny(**{"trainer.generations": GENERATIONS})), run_id="r")
     for g in range(2):
         for c in run.grid.cells:
-            train_cell(store, run.id, g, c)
+            compute_cell(run, g, c)
     store.put(run.cell_key(2, 0, "metrics.json"), b"\xff\x00 not JSON, not even UTF-8")
     buffer = io.BytesIO()
     torch.save({"cell": 1, "generation": 2, "trap": CodeInAPickle(tmp_path / "pwned")}, buffer)
@@ -76,7 +76,7 @@ def test_garbage_markers_and_forged_checkpoints_are_recomputed_to_the_same_bytes
     recommit(run, 1, 3, "public.pt", buffer.getvalue())  # plain tensors, but not a cell state
 
     status = lpz("status", "r", "--store", store.root)  # a damaged marker is not a crash of the status
-    assert "in progress" in status.stdout
+    assert "running" in status.stdout
     lpz("run", "--resume", "r", "--store", store.root)
 
     assert final_bytes(run) == reference
@@ -141,7 +141,7 @@ def test_a_hostile_manifest_writes_nothing_outside_the_data_directory(tmp_path, 
     name = HOSTILE_NAMES[hostile].format(tmp_path.name)
     payload = b"import os; os.mkdir('/tmp/lpz-pwned')\n"
     store.put(f"data/mnist/files/{name}" if hostile == "through a link" else "data/mnist/files/x", payload)
-    store.put_json(manifest_key("mnist"), {"files": {name: {"sha256": hashlib.sha256(payload).hexdigest(),
+    store.put_json(keys.manifest("mnist"), {"files": {name: {"sha256": hashlib.sha256(payload).hexdigest(),
                                                             "size": len(payload)}}})
     with pytest.raises((BadManifest, UnsafeName)) as refused:
         pull(store, "mnist")

@@ -1,11 +1,12 @@
 """One generation of one cell (docs/design.md section 1, steps 1-7), as a pure function.
 
-    state_next, public_next, metrics = step(config, cell, generation, own, neighbours, dataset, scorer)
+    state, metrics, preview = step(config, cell, generation, own, neighbours, dataset, scorer)
 
 `own` is the cell's state at generation g, `neighbours` maps each other cell
 of its neighbourhood to its public state at g. Every random draw comes from a
 generator seeded by (run seed, cell, generation, purpose), so the result
-depends on nothing but the arguments.
+depends on nothing but the arguments (and the thread count, which the caller sets
+from general.threads). `initial_state` is generation 0: never stored, recomputed.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import torch
 
 from lpz.algorithm import losses, mixture, nets
 from lpz.config import samples_due
+from lpz.records import CellMetrics, IndividualSummary, Losses, MixtureRecord
 from lpz.algorithm.grid import Grid
 from lpz.algorithm.individual import CellState, Individual
 from lpz.algorithm.seeding import generator
@@ -239,11 +241,11 @@ def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents
 # ------------------------------------------------------------------ the step
 
 def step(config, cell: int, generation: int, own: CellState, neighbours: dict[int, CellState],
-         dataset, scorer, device: str = "cpu") -> tuple[CellState, dict, dict[str, bytes]]:
-    """Generation g -> g+1 of one cell, its networks on device.
+         dataset, scorer, device: str = "cpu") -> tuple[CellState, CellMetrics, torch.Tensor | None]:
+    """Generation g -> g+1 of one cell, its networks on device (the caller sets the thread count).
 
-    Returns the new state, its metrics, and files to keep beside them (a samples.png now and then)."""
-    torch.set_num_threads(config.general.threads)
+    Returns the new state, its metrics, and now and then (general.sample_every) samples of its
+    mixture to draw a picture of."""
     timer = Timer()
     p, seed = config.trainer.params, config.general.seed
     grid = Grid.from_config(config)
@@ -347,30 +349,22 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
                 score = score_of(weights)
             details = scorer.details(best_nets, weights, generator(seed, cell, generation, "details-noise"))
 
-    # Now and then, a picture of the mixture's samples, to watch the run without stopping it.
-    artifacts = {}
+    # Now and then, samples of the mixture for a picture (the caller draws it: no rendering here).
+    preview = None
     if samples_due(config, generation + 1):
-        from lpz.views.sampling import preview_png
         z = best_nets[0].latent(PREVIEW_SAMPLES, generator(seed, cell, generation, "preview"))
-        artifacts["samples.png"] = preview_png(mixture.sample(best_nets, weights, z).cpu(),
-                                               config.dataloader.dataset_name,
-                                               f"generation {generation + 1}, cell {cell}")
+        preview = mixture.sample(best_nets, weights, z).cpu()
 
     # 7. The state at g+1 and its metrics.
     state = CellState(cell, generation + 1, generators, discriminators, list(weights), score)
-    metrics = {
-        "cell": cell,
-        "generation": generation + 1,
-        "score": score,
-        "score_details": details,
-        "mixture": {"cells": hood, "weights": list(weights), "accepted": accepted},
-        "losses": {"generator": _mean([t.mean_loss for t in trainee_g]),
-                   "discriminator": _mean([t.mean_loss for t in trainee_d])},
-        "generators": [_summary(i) for i in generators],
-        "discriminators": [_summary(i) for i in discriminators],
-        "seconds": timer.seconds,
-    }
-    return state, metrics, artifacts
+    metrics = CellMetrics(
+        cell=cell, generation=generation + 1, score=score, score_details=details,
+        mixture=MixtureRecord(cells=hood, weights=list(weights), accepted=accepted),
+        losses=Losses(generator=_mean([t.mean_loss for t in trainee_g]),
+                      discriminator=_mean([t.mean_loss for t in trainee_d])),
+        generators=[_summary(i) for i in generators], discriminators=[_summary(i) for i in discriminators],
+        seconds=timer.seconds)
+    return state, metrics, preview
 
 
 def _mean(values):
@@ -378,5 +372,5 @@ def _mean(values):
     return sum(values) / len(values) if values else None
 
 
-def _summary(ind: Individual) -> dict:
-    return {"fitness": ind.fitness, "lr": ind.lr, "origin": list(ind.origin), "loss": ind.loss}
+def _summary(ind: Individual) -> IndividualSummary:
+    return IndividualSummary(fitness=ind.fitness, lr=ind.lr, origin=ind.origin, loss=ind.loss)

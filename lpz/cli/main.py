@@ -71,7 +71,7 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
     if resume and (generations or seed is not None):
         raise UserError("--generations and --seed belong to a new run; a resumed run keeps its own")
     cfg = _load_run_config(config, generations, seed) if config else None  # bad configs fail before torch loads
-    from lpz.engine.local import Interrupted, default_workers, run_embedded
+    from lpz.engine.local import Interrupted, default_workers, run_local
     from lpz.runs import Run
 
     if resume:
@@ -106,12 +106,11 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
             board.cell(generation, cell, metrics)
             if sum(g == generation for g, _ in board.written) == grid.size:
                 board.generation_done(generation)
-        score = metrics.get("score")
-        if score is not None and (best["score"] is None or score < best["score"]):
-            best["score"] = score
+        if metrics.score is not None and (best["score"] is None or metrics.score < best["score"]):
+            best["score"] = metrics.score
         progress.update(task, advance=1, gen=generation, score=fmt(best["score"]))
         logging.getLogger("lpz").info("generation %d cell %d committed, score %s", generation, cell,
-                                      fmt(metrics.get("score")))
+                                      fmt(metrics.score))
 
     def on_stop():
         progress.console.print("[yellow]stopping: letting the cells in flight commit "
@@ -121,7 +120,7 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
         task = progress.add_task("train", total=grid.size * total_gens, completed=done,
                                  gen=the_run.last_complete_generation(), gens=total_gens, score="-")
         try:
-            result = run_embedded(the_run.store, the_run.id, n_workers, on_cell=on_cell, on_stop_requested=on_stop)
+            result = run_local(the_run, n_workers, on_cell=on_cell, on_stop_requested=on_stop)
         except Interrupted as stopped:
             progress.stop()
             err.print(f"[yellow]{stopped}[/]")
@@ -207,14 +206,14 @@ def _status_reader(the_run):
     broker = None
     if the_run.info.get("executor") == "cluster":
         try:
-            from lpz.engine.cluster import redis_client
+            from lpz.engine.broker import redis_client
             broker = redis_client()
         except Exception:
             broker = None
 
     def read() -> dict:
         info = run_status(the_run)
-        if broker is not None and info["state"] == "in progress":
+        if broker is not None and info["state"] in ("running", "stalled"):
             from lpz.engine.cluster import refusals
             try:
                 info["refused"] = refusals(broker, the_run.id)
@@ -269,8 +268,10 @@ def submit(config: Path = typer.Argument(..., help="YAML config, e.g. configs/ce
                help="Skip the check that the dataset is here or pushed to the store: every worker has it.")):
     """Send a run to the Celery workers (`celery -A lpz worker -Q gpu`) and print its id."""
     cfg = _load_run_config(config, generations, seed)  # bad configs fail before torch loads
-    from lpz.engine.cluster import Cluster, check_broker
+    from lpz.celery import app as celery_app
     from lpz.data.sync import require_available
+    from lpz.engine.broker import check_broker
+    from lpz.engine.cluster import Cluster
     from lpz.runs import Run
 
     the_store = open_store(store_url(store, cfg.general.store))
@@ -280,7 +281,7 @@ def submit(config: Path = typer.Argument(..., help="YAML config, e.g. configs/ce
         require_available(cfg.dataloader, the_store, for_workers=True)
     the_run = Run.create(the_store, cfg, config_file=str(config), executor="cluster")
     try:
-        Cluster().submit(the_run)
+        Cluster(celery_app).submit(the_run)
     except BaseException:
         the_store.delete(the_run.key("run.json"))  # nothing half-created is left behind
         raise
@@ -304,12 +305,11 @@ def _end_of_wait(the_run, info: dict) -> None:
 @app.command()
 def cancel(run_id: str = typer.Argument(..., metavar="ID"), store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     """Stop a cluster run: no new cell tasks start (those running finish their cell)."""
-    from lpz.engine.cluster import Cluster, check_broker
+    from lpz.engine import engine
     the_run = _open_run(run_id, store)
     if the_run.finished():
         raise UserError(f"run {run_id} has finished; there is nothing to cancel")
-    check_broker()
-    Cluster().cancel(the_run)
+    engine.cancel(the_run)
     console.print(f"cancelled {run_id}; `lpz resume {run_id}` continues it")
 
 
@@ -317,13 +317,15 @@ def cancel(run_id: str = typer.Argument(..., metavar="ID"), store: Optional[str]
 def resume(run_id: str = typer.Argument(..., metavar="ID"), store: Optional[str] = typer.Option(None, help=STORE_HELP),
            wait: bool = typer.Option(False, "--wait", help="Show progress until the run ends.")):
     """Send a stalled, cancelled or failed cluster run again, from its last complete generation."""
-    from lpz.engine.cluster import Cluster, check_broker
+    from lpz.celery import app as celery_app
+    from lpz.engine.broker import check_broker
+    from lpz.engine.cluster import Cluster
     the_run = _open_run(run_id, store)
     if the_run.finished():
         raise UserError(f"run {run_id} has finished; `lpz sample {run_id}` draws from it")
     check_broker()
     the_run.store.check()
-    Cluster().resume(the_run)
+    Cluster(celery_app).resume(the_run)
     console.print(f"resumed {run_id} from generation {the_run.last_complete_generation()}")
     if wait:
         _end_of_wait(the_run, _follow(the_run))
@@ -334,7 +336,7 @@ def assemble_run(run_id: str = typer.Argument(..., metavar="ID", help="Run id (s
                  store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     """Build a run's result (its final mixture) again from its last generation, on this machine:
     for a result that is damaged, or one that a lost worker never wrote."""
-    from lpz.engine.assemble import assemble
+    from lpz.engine import engine
 
     the_run = _open_run(run_id, store)
     complete = the_run.last_complete_generation()
@@ -344,7 +346,7 @@ def assemble_run(run_id: str = typer.Argument(..., metavar="ID", help="Run id (s
     the_run.store.check()
     the_run.unfinish()
     start = time.perf_counter()
-    result = assemble(the_run.store, the_run.id)
+    result = engine.finish(the_run)
     _print_result(the_run, result, time.perf_counter() - start)
 
 
@@ -407,11 +409,12 @@ def score(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz 
 
 @app.command("list")
 def list_runs(store: Optional[str] = typer.Option(None, help=STORE_HELP)):
-    """The runs in the store."""
-    from lpz.runs import Run
+    """The runs in the store, with where each stands (`lpz status ID` says more)."""
+    from lpz.engine import engine
+    from lpz.runs import Run, keys
 
     the_store = open_store(store_url(store))
-    ids = sorted({key.split("/")[1] for key in the_store.list("runs/") if key.endswith("/run.json")})
+    ids = keys.run_ids(the_store.list("runs/"))
     if not ids:
         console.print(f"no runs in {the_store.url}")
         return
@@ -420,9 +423,13 @@ def list_runs(store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     for column in ("created", "grid", "generations", "state"):
         table.add_column(column, no_wrap=True)
     for run_id in ids:
-        r = Run(the_store, run_id)
-        table.add_row(run_id, r.info["created"][:16].replace("T", " "), f"{r.grid.rows}x{r.grid.cols}",
-                      f"{r.last_complete_generation()}/{r.generations}", "finished" if r.finished() else "-")
+        try:
+            r = Run.open(the_store, run_id)
+            state = engine.standing(r, check_result=False).state
+            table.add_row(run_id, r.info["created"][:16].replace("T", " "), f"{r.grid.rows}x{r.grid.cols}",
+                          f"{r.last_complete_generation()}/{r.generations}", state)
+        except UserError:  # its run.json is damaged
+            table.add_row(run_id, "-", "-", "-", "damaged")
     console.print(table)
 
 

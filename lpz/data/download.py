@@ -6,11 +6,7 @@ then renamed to its final name, so a loader never sees half a file.
 """
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,9 +14,9 @@ from urllib.parse import urlsplit
 from lpz.data import cifar, idx, images
 from lpz.data.base import data_dir
 from lpz.errors import UserError
+from lpz.files import DownloadFailed, download as download_url, sha256_file
 
 TIMEOUT_S = 15  # connecting, and any stall while reading
-CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -79,29 +75,30 @@ class Unreachable(UserError):
         super().__init__(f"cannot reach {host}")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(path: Path, expected_sha256: str) -> None:
-    actual = sha256_of(path)
+    actual = sha256_file(path)
     if actual != expected_sha256:
         raise ChecksumMismatch(f"{path}: sha256 is {actual}, expected {expected_sha256}: "
                                f"a damaged or different file")
 
 
 def fetch(source: Source, folder: Path, progress=None) -> bool:
-    """Download one file into folder unless a verified copy is there; True when it downloaded."""
+    """Download one file into folder unless a verified copy is there; True when it downloaded.
+
+    It arrives in <name>.part (resumed when one is there), is checked, and only then renamed."""
     target = folder / source.filename
-    if target.is_file() and sha256_of(target) == source.sha256:
+    if target.is_file() and sha256_file(target) == source.sha256:
         return False
-    folder.mkdir(parents=True, exist_ok=True)
     part = folder / (source.filename + ".part")
-    _resume(source, part, folder, progress)
+    task = progress.add_task(source.filename, total=None) if progress else None
+    on_bytes = (lambda done, total: progress.update(task, completed=done, total=total)) if progress else None
+    try:
+        download_url(source.url, part, TIMEOUT_S, on_bytes)
+    except DownloadFailed as e:
+        if not e.reachable:
+            raise Unreachable(urlsplit(source.url).hostname) from None
+        raise UserError(f"{source.url}: {e}; run the command again to resume, or download it by hand "
+                        f"into {folder}") from None
     try:
         verify(part, source.sha256)
     except ChecksumMismatch as e:
@@ -109,38 +106,6 @@ def fetch(source: Source, folder: Path, progress=None) -> bool:
         raise ChecksumMismatch(f"{e}; it came from {source.url} and is removed: run the command again") from None
     os.replace(part, target)
     return True
-
-
-def _resume(source: Source, part: Path, folder: Path, progress) -> None:
-    """Bring part up to the whole file, continuing from where it ends."""
-    offset = part.stat().st_size if part.is_file() else 0
-    request = urllib.request.Request(source.url, headers={"Range": f"bytes={offset}-"} if offset else {})
-    host = urlsplit(source.url).hostname
-    try:
-        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and offset:  # the .part already holds the whole file
-            return
-        raise UserError(f"{source.url}: the server answered {e.code} {e.reason}; "
-                        f"download it by hand into {folder}") from None
-    except (urllib.error.URLError, OSError):
-        raise Unreachable(host) from None
-    with response:
-        resumed = response.status == 206 and response.headers.get("Content-Range", "").startswith(f"bytes {offset}-")
-        if not resumed:
-            offset = 0  # the server sent the whole file
-        remaining = response.headers.get("Content-Length")
-        total = offset + int(remaining) if remaining and remaining.isdigit() else None
-        task = progress.add_task(source.filename, total=total, completed=offset) if progress else None
-        with open(part, "ab" if resumed else "wb") as out:
-            try:
-                while block := response.read(CHUNK_BYTES):
-                    out.write(block)
-                    if progress:
-                        progress.update(task, advance=len(block))
-            except (OSError, http.client.HTTPException) as e:
-                raise UserError(f"download of {source.url} broke off after {out.tell()} bytes "
-                                f"({e.__class__.__name__}); run the command again to resume") from None
 
 
 def download(name: str, root: Path | None = None, progress=None) -> list[tuple[Path, bool]]:

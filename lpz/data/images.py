@@ -20,6 +20,7 @@ from PIL import Image, ImageOps
 
 from lpz.data.base import Dataset, data_dir
 from lpz.errors import UserError
+from lpz.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +97,9 @@ def decode_all(files: list[Path], size: int, crop: int | None) -> np.ndarray:
 
 def write_cache(path: Path, pixels: np.ndarray) -> None:
     """Atomically: a crash mid-write leaves no half cache behind."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            np.save(f, pixels)
-        os.replace(tmp, path)
+        write_atomically(path, lambda f: np.save(f, pixels))
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         log.warning("could not cache the decoded images in %s (%s); the next load decodes them again", path, e)
 
 

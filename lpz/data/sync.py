@@ -10,11 +10,8 @@ its sizes are bounded (lpz.safe_names).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,15 +19,13 @@ from pathlib import Path
 from lpz.data import cifar, idx, images
 from lpz.data.base import data_dir
 from lpz.errors import CorruptObject, ObjectMissing, UserError, excerpt
+from lpz.files import sha256, write_atomically
+from lpz.runs import keys
 from lpz.safe_names import UnsafeName, check_relative, path_inside
 from lpz.store.base import Store
 
 log = logging.getLogger("lpz")
 PUSHABLE = ("mnist", "fashion-mnist", "cifar10", "celeba")
-
-
-def manifest_key(name: str) -> str:
-    return f"data/{name}/manifest.json"
 
 
 def local_files(name: str) -> dict[str, Path]:
@@ -75,28 +70,24 @@ class Entry:
     size: int
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def push(store: Store, name: str, on_file=None) -> dict:
     """Upload a dataset's files and then its manifest (the manifest marks the upload complete)."""
     files = {}
     for relative, path in local_files(name).items():
         check_relative(relative, "file name")
         data = path.read_bytes()
-        store.put(f"data/{name}/files/{relative}", data)
-        files[relative] = {"sha256": _sha256(data), "size": len(data)}
+        store.put(keys.dataset_file(name, relative), data)
+        files[relative] = {"sha256": sha256(data), "size": len(data)}
         if on_file:
             on_file(relative, len(data))
     manifest = {"files": files, "pushed": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    store.put_json(manifest_key(name), manifest)
+    store.put_json(keys.manifest(name), manifest)
     return manifest
 
 
 def read_manifest(store: Store, name: str) -> dict[str, Entry]:
     """The pushed files of a dataset, every name and size checked (the store is untrusted input)."""
-    key = manifest_key(name)
+    key = keys.manifest(name)
     try:
         manifest = store.get_json(key)
     except ObjectMissing:
@@ -151,32 +142,21 @@ def pull(store: Store, name: str) -> Path:
     for relative, entry in entries.items():
         target = targets[relative]
         if target.is_file() and target.stat().st_size == entry.size and \
-                _sha256(target.read_bytes()) == entry.sha256:
+                sha256(target.read_bytes()) == entry.sha256:
             continue
-        key = f"data/{name}/files/{relative}"
+        key = keys.dataset_file(name, relative)
         try:
             data = store.get(key, max_bytes=entry.size)
         except (ObjectMissing, CorruptObject) as e:
             raise DamagedDataset(f"{_manifest_problem(store, key, name)}: {e}") from None
-        if len(data) != entry.size or _sha256(data) != entry.sha256:
+        if len(data) != entry.size or sha256(data) != entry.sha256:
             raise DamagedDataset(f"{_manifest_problem(store, key, name)}: its size or sha256 differs from "
                                  f"the manifest's")
         target.parent.mkdir(parents=True, exist_ok=True)
         path_inside(folder, relative, "file name")  # again: nothing may have changed below folder meanwhile
-        _write_atomically(target, data)
+        write_atomically(target, data)
     log.info("pulled %s (%d files) from %s into %s", name, len(entries), store.url, folder)
     return folder
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(part, target)
-    except BaseException:
-        Path(part).unlink(missing_ok=True)
-        raise
 
 
 def require_available(dataloader, store: Store, for_workers: bool = False) -> None:
@@ -197,7 +177,7 @@ def require_available(dataloader, store: Store, for_workers: bool = False) -> No
                         f"set it to the folder of your images{trust}")
     if local_copy(name) is not None:
         return
-    if store.exists(manifest_key(name)):
+    if store.exists(keys.manifest(name)):
         if for_workers:
             read_manifest(store, name)
         else:

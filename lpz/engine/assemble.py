@@ -23,20 +23,21 @@ from lpz.runs import Run
 from lpz.scoring.frechet import Statistics, frechet_distance
 from lpz.scoring import make_scorer
 from lpz.algorithm.seeding import generator
-from lpz.store.base import Store
-from lpz.engine.work import repaired, run_dataset
+from lpz.engine.work import read_state, repaired, run_dataset
 
 
-def assemble(store: Store, run_id: str, device: str = "cpu") -> dict:
-    run = Run.open(store, run_id)
+def assemble(run: Run, device: str = "cpu") -> dict:
+    """Score the cells' final mixtures, keep the best as the run's result (written last: the run is then
+    finished), and return it."""
     if run.finished():
         return run.read_result()
     config, grid, last = run.config, run.grid, run.generations
+    torch.set_num_threads(config.general.threads)
     seed, n = config.general.seed, config.score.final_sample_size
     dataset = run_dataset(run)
     shape = dataset.shape
     scorer = make_scorer(config, dataset, device, sample_size=n)
-    publics = repaired(run, lambda: {c: run.read_public(last, c, shape) for c in grid.cells},
+    publics = repaired(run, lambda: {c: read_state(run, last, c, public=True) for c in grid.cells},
                        device, attempts=grid.size + 1)
     best = {c: publics[c].best_generator() for c in grid.cells}
     generator_nets = {c: nets.loaded(config.network, shape, best[c].weights, "g", device) for c in grid.cells}

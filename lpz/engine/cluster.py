@@ -1,22 +1,24 @@
-"""Runs on the cluster: sending generations to the workers, the barrier, and recovery.
+"""The cluster transport: the engine's work sent as Celery tasks, and the supervision of what was sent.
 
-The store decides progress: generation g is complete when every cell's
-commit marker is there. Redis (the broker) only remembers which runs are
-active and which cell tasks were already sent, so that a generation is sent
-once however many workers notice it is due:
+The store decides progress and holds the list of active cluster runs (`active/<id>.json`), so a
+broker that lost its data loses nothing that matters. Redis only remembers, to save work, which
+tasks were sent (so that a generation is sent once however many tasks notice its barrier fall):
 
-    lpz:active                  set of {"store", "run"} JSON strings
     lpz:sent:<run>:<g>:<cell>   a cell task of generation g was sent (SET NX)
-    lpz:assemble:<run>          the mixture assembly was sent
-    lpz:generation:<run>        the last complete generation seen (a hint: listing starts there)
-    lpz:supervise:<run>         one supervisor per run per lease period
+    lpz:assemble:<run>          the assembly was sent
+    lpz:supervise:<run>         one supervisor per run and half lease period
     lpz:refused:<run>           hash worker -> why it refused a task of the run (a store it does not serve)
 
-After every commit, the task that committed calls advance(): when its
-generation is complete, the next one is sent. Every worker also runs a
-supervisor thread that, for each active run, sends again the cells whose
-lease lapsed (their worker died) and does what advance() would have done if
-the process that should have done it died first.
+How a run recovers (the README's "Recovery" says the same to users):
+1. A task that commits a cell calls the engine's barrier and sends what is due next.
+2. A task that meets a passing error (the store or the broker down) tries again, waiting 1, 2, 4 ...
+   up to 60 s between tries, for LPZ_RETRY_SECONDS (15 minutes); a user error fails the run at once.
+3. A worker process that dies is replaced and its task requeued by Celery at once.
+4. A whole worker that dies stops renewing its leases; after two lease periods any worker's
+   supervisor sends its cell (or the assembly) again. Duplicates are harmless: tasks are idempotent.
+5. A run on which nothing has committed or held a lease for a while, with none of its tasks queued,
+   is stalled (its tasks were lost with a broker, or gave up in an outage): the supervisor sends
+   what is due again.
 """
 from __future__ import annotations
 
@@ -24,39 +26,21 @@ import json
 import logging
 import threading
 import time
-import traceback
+from dataclasses import replace
 
-from lpz.errors import UserError, excerpt
+from lpz.engine import engine
+from lpz.engine.broker import QUEUE, redis_client
 from lpz.engine.leases import assembly_lease, cell_lease, lapsed, lease_seconds, read_lease, worker_name
-from lpz.runs import Run, check_run_id
-from lpz.store import StoreNotAllowed, open_served_store
+from lpz.errors import UserError, excerpt
+from lpz.runs import Run, check_run_id, keys
+from lpz.store import StoreNotAllowed, open_served_store, served_stores
 
 log = logging.getLogger("lpz")
-ACTIVE = "lpz:active"
 SENT_TTL = 14 * 24 * 3600
-
-
-def broker_url() -> str:
-    from lpz.celery import BROKER_URL
-    return BROKER_URL
-
-
-def redis_client():
-    import redis
-    url = broker_url()
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        raise UserError(f"LPZ_BROKER_URL={url}: lpz needs a Redis broker (redis://host:port/db)")
-    return redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
-
-
-def check_broker() -> None:
-    """One line and exit code 2 when the broker does not answer."""
-    import redis
-    try:
-        redis_client().ping()
-    except redis.RedisError as e:
-        raise UserError(f"broker {broker_url()} does not answer ({e.__class__.__name__}): "
-                        f"is Redis running? check LPZ_BROKER_URL") from None
+# kombu's Redis transport keeps a queue in lists named after it (one per priority) and the messages
+# that workers hold unacknowledged in a hash: where to look whether a run has tasks waiting.
+QUEUE_LISTS = [QUEUE] + [f"{QUEUE}\x06\x16{priority}" for priority in (3, 6, 9)]
+UNACKED = "unacked"
 
 
 def refusals(client, run_id: str) -> list[dict]:
@@ -72,13 +56,8 @@ def refusals(client, run_id: str) -> list[dict]:
     return records
 
 
-def _entry(run: Run) -> str:
-    return json.dumps({"store": run.store.url, "run": run.id}, sort_keys=True)
-
-
 def _send(app, name: str, **kwargs) -> None:
     """Send a task by name; monitors (Flower) show its run, generation and cell, not the store URL."""
-    from lpz.celery import QUEUE
     shown = f"run={kwargs['run_id']}"
     if "generation" in kwargs:
         shown += f" generation={kwargs['generation'] + 1} cell={kwargs['cell']}"
@@ -86,81 +65,48 @@ def _send(app, name: str, **kwargs) -> None:
 
 
 class Cluster:
-    def __init__(self, app=None, client=None):
-        if app is None:
-            from lpz.celery import app
+    def __init__(self, app, client=None):
         self.app = app
         self.redis = client or redis_client()
 
     # ---------------------------------------------------------------- sending work
 
-    def send_cell(self, run: Run, generation: int, cell: int, again: bool = False) -> bool:
-        """Send the task that computes generation+1 of a cell, unless it was sent already."""
-        key = f"lpz:sent:{run.id}:{generation}:{cell}"
-        if not self.redis.set(key, time.time(), nx=not again, ex=SENT_TTL):
-            return False
-        _send(self.app, "lpz.train_cell", store=run.store.url, run_id=run.id, generation=generation, cell=cell)
-        return True
+    def send(self, run: Run, work: engine.Due, again: bool = False) -> list[int]:
+        """Send what is due (cells, or the assembly) unless it was sent already; return the cells sent
+        (-1 for the assembly). again: send even what was sent before."""
+        sent = []
+        if work.kind == "cells":
+            for cell in work.cells:
+                key = f"lpz:sent:{run.id}:{work.generation}:{cell}"
+                if self.redis.set(key, time.time(), nx=not again, ex=SENT_TTL):
+                    _send(self.app, "lpz.train_cell", store=run.store.url, run_id=run.id,
+                          generation=work.generation, cell=cell)
+                    sent.append(cell)
+        elif work.kind == "assemble":
+            if self.redis.set(f"lpz:assemble:{run.id}", time.time(), nx=not again, ex=SENT_TTL):
+                _send(self.app, "lpz.assemble", store=run.store.url, run_id=run.id)
+                sent.append(-1)
+        return sent
 
-    def advance(self, run: Run, committed_generation: int | None = None) -> None:
-        """Send whatever is due: the cells of the first incomplete generation, or the assembly.
-
-        A task that has just committed a cell of committed_generation passes it, so only that
-        generation is listed (a run's full listing grows with its length)."""
-        if run.control() or run.finished():
-            return
-        if committed_generation is None:
-            complete = self.complete_generation(run)
-        elif len(run.committed_in(committed_generation)) < run.grid.size:
-            return  # the barrier has not fallen; the generation's other cells were sent with it
-        else:
-            complete = committed_generation
-        self.redis.set(f"lpz:generation:{run.id}", complete, ex=SENT_TTL)
-        if complete >= run.generations:
-            if self.redis.set(f"lpz:assemble:{run.id}", time.time(), nx=True, ex=SENT_TTL):
-                _send(self.app, "lpz.engine.assemble", store=run.store.url, run_id=run.id)
-            return
-        done = run.committed_in(complete + 1)
-        for cell in run.grid.cells:
-            if cell not in done:
-                self.send_cell(run, complete, cell)
-
-    def complete_generation(self, run: Run) -> int:
-        """The run's last complete generation, listing from the last one Redis remembers."""
-        hint = int(self.redis.get(f"lpz:generation:{run.id}") or 0)
-        if hint and len(run.committed_in(hint)) < run.grid.size:
-            return run.last_complete_generation()  # the hint is stale: list everything once
-        complete = hint
-        while complete < run.generations and len(run.committed_in(complete + 1)) == run.grid.size:
-            complete += 1
-        return complete
+    def after_commit(self, run: Run, generation: int) -> None:
+        """A cell of generation committed: when the barrier falls, send what is due next."""
+        work = engine.committed(run, generation)
+        if work is not None:
+            self.send(run, work)
 
     # ---------------------------------------------------------------- run lifecycle
 
     def submit(self, run: Run) -> None:
-        self.redis.sadd(ACTIVE, _entry(run))
-        self.advance(run)
-
-    def cancel(self, run: Run) -> None:
-        run.set_control("cancelled")
-        self.redis.srem(ACTIVE, _entry(run))
+        run.set_active(True)
+        self.send(run, engine.due(run))
 
     def resume(self, run: Run) -> None:
         """Send a stalled, cancelled or failed run again from its last complete generation."""
         run.clear_control()
         for key in self.redis.scan_iter(f"lpz:sent:{run.id}:*"):
             self.redis.delete(key)
-        self.redis.delete(f"lpz:assemble:{run.id}", f"lpz:generation:{run.id}", f"lpz:refused:{run.id}")
+        self.redis.delete(f"lpz:assemble:{run.id}", f"lpz:refused:{run.id}")
         self.submit(run)
-
-    def fail(self, run: Run, error: BaseException, generation: int, cell: int, worker: str) -> None:
-        message = f"{error.__class__.__name__}: {error}".splitlines()[0][:500]
-        run.set_control("failed", error=message, generation=generation, cell=cell, worker=worker,
-                        traceback=traceback.format_exception(error)[-3:])
-        self.redis.srem(ACTIVE, _entry(run))
-
-    def finished(self, run: Run) -> None:
-        self.redis.srem(ACTIVE, _entry(run))
 
     def refuse(self, run_id, store, reason: str) -> None:
         """Record why this worker refused a task of a run, for `lpz status` (ids only if they are valid)."""
@@ -175,53 +121,72 @@ class Cluster:
     # ---------------------------------------------------------------- supervision
 
     def active_runs(self) -> list[Run]:
-        """The active runs in the stores this worker serves (the set is in the broker: untrusted)."""
+        """The runs on the active list of each store this worker serves."""
         runs = []
-        for raw in self.redis.smembers(ACTIVE):
+        for url in served_stores():
             try:
-                entry = json.loads(raw)
-                runs.append(Run.open(open_served_store(entry["store"]), entry["run"]))
+                store = open_served_store(url)
+                ids = [key[len(keys.ACTIVE):-len(".json")] for key in store.list(keys.ACTIVE) if key.endswith(".json")]
             except StoreNotAllowed:
-                continue  # another worker's store
-            except Exception as e:  # not an entry lpz wrote, its store is unreachable, or the run is gone
-                log.warning("active run %s: %s", excerpt(raw, 200), e)
+                continue
+            except Exception as e:  # the store is down: the next tick tries again
+                log.warning("supervisor: store %s: %s", url, e)
+                continue
+            for run_id in ids:
+                try:
+                    runs.append(Run.open(store, run_id))
+                except Exception as e:  # not a run lpz wrote, or gone: off the list
+                    log.warning("supervisor: active run %s in %s: %s; taking it off the list", run_id, url, e)
+                    store.delete(keys.active(run_id))
         return runs
 
     def supervise(self, run: Run, now: float | None = None) -> list[int]:
-        """Send again the cells whose task died; return them. Also retires ended runs."""
-        if run.control() or run.finished():
-            self.redis.srem(ACTIVE, _entry(run))
+        """Send again what a dead worker held, or what a stalled run needs; return the cells sent (-1:
+        the assembly). A run that ended is taken off the active list."""
+        if run.finished() or run.control():
+            run.set_active(False)
             return []
-        complete = self.complete_generation(run)
-        resent = []
-        if complete < run.generations:
-            done = run.committed_in(complete + 1)
-            for cell in run.grid.cells:
-                if cell in done:
-                    continue
-                if self._lapsed(run, cell_lease(run, complete + 1, cell), now):
-                    self.send_cell(run, complete, cell, again=True)
-                    resent.append(cell)
-        elif self._lapsed(run, assembly_lease(run), now):
-            self.redis.delete(f"lpz:assemble:{run.id}")  # advance() below sends the assembly again
-        self.advance(run)
-        return resent
+        work = engine.due(run)
+        lost = self._lapsed(run, work, now)
+        if lost:
+            return self.send(run, replace(work, cells=tuple(c for c in lost if c >= 0)), again=True)
+        if engine.standing(run, now=now).state == "stalled" and not self.queued(run.id):
+            log.warning("run %s: stalled with none of its tasks queued; sending what is due again", run.id)
+            return self.send(run, work, again=True)
+        return self.send(run, work)  # due but never sent: its sender died between the commit and the send
 
-    def _lapsed(self, run: Run, key: str, now: float | None) -> bool:
-        """Whether the lease at key lapsed (its holder died); a lapsed lease is removed."""
-        lease = read_lease(run, key)
-        if not (lease and lapsed(lease, now)):
-            return False
-        log.warning("run %s: the lease %s held by %s lapsed; sending its task again", run.id, key, lease.get("worker"))
-        run.store.delete(key)
-        return True
+    def _lapsed(self, run: Run, work: engine.Due, now: float | None) -> list[int]:
+        """The cells (-1: the assembly) whose lease lapsed; those leases are removed."""
+        held = [(cell, cell_lease(run, work.generation + 1, cell)) for cell in work.cells] if work.kind == "cells" \
+            else [(-1, assembly_lease(run))] if work.kind == "assemble" else []
+        lapsed_cells = []
+        for cell, key in held:
+            lease = read_lease(run, key)
+            if lease and lapsed(lease, now):
+                log.warning("run %s: the lease %s held by %s lapsed; sending its task again", run.id, key,
+                            lease.get("worker"))
+                run.store.delete(key)
+                lapsed_cells.append(cell)
+        return lapsed_cells
+
+    def queued(self, run_id: str) -> bool:
+        """Whether a task of the run waits in the queue or is held by a worker."""
+        marker = f"run={run_id}".encode()
+        waiting = [raw for name in QUEUE_LISTS for raw in self.redis.lrange(name, 0, -1)]
+        return any(_shows(raw, marker) for raw in waiting + self.redis.hvals(UNACKED))
 
     def supervise_all(self) -> None:
         period = lease_seconds()
         for run in self.active_runs():
-            # One supervisor acts per run and period, whichever worker gets there first.
-            if self.redis.set(f"lpz:supervise:{run.id}", 1, nx=True, px=int(period * 1000)):
+            # One supervisor acts per run and half period, whichever worker gets there first.
+            if self.redis.set(f"lpz:supervise:{run.id}", 1, nx=True, px=int(period * 500)):
                 self.supervise(run)
+
+
+def _shows(raw: bytes, marker: bytes) -> bool:
+    """Whether a queued message is a task of the run (its headers show `run=<id>` then a space or the end)."""
+    at = raw.find(marker)
+    return at >= 0 and raw[at + len(marker):at + len(marker) + 1] in (b" ", b'"', b"\\")
 
 
 def start_supervisor(app) -> threading.Thread:
@@ -234,7 +199,7 @@ def start_supervisor(app) -> threading.Thread:
             except Exception as e:  # the broker or a store may be down for a while: keep watching
                 log.warning("supervisor: %s", e)
                 cluster = None
-            time.sleep(lease_seconds())
+            time.sleep(lease_seconds() / 2)
 
     thread = threading.Thread(target=loop, daemon=True, name="lpz supervisor")
     thread.start()

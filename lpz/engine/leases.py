@@ -23,7 +23,7 @@ from lpz.records import InvalidRecord, LeaseRecord, checked
 from lpz.runs import Run
 
 log = logging.getLogger("lpz")
-LAPSE_PERIODS = 3
+LAPSE_PERIODS = 2  # a lease not renewed for this many periods lapsed: its holder died
 
 
 def lease_seconds() -> float:

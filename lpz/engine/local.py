@@ -1,11 +1,9 @@
-"""`lpz run`: every cell of every generation on this machine, against a local store.
+"""The local transport (`lpz run`): the engine's work in a process pool on this machine.
 
-The cells of a generation run in a pool of processes (one per core by
-default); the next generation starts when all of them have committed (the
-barrier). Ctrl-C lets the cells in flight commit and stops before starting
-more, so `lpz run --resume ID` carries on exactly where it stopped; a
-second Ctrl-C aborts at once, which is safe too: a cell without its commit
-marker is simply computed again.
+The cells of a generation run in a pool of processes (one per core by default); the engine's
+barrier decides when the next generation starts. Ctrl-C lets the cells in flight commit and stops
+before starting more, so `lpz run --resume ID` carries on exactly where it stopped; a second Ctrl-C
+aborts at once, which is safe too: a cell without its commit marker is simply computed again.
 """
 from __future__ import annotations
 
@@ -16,11 +14,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from lpz.engine.assemble import assemble
+from lpz.engine import engine
+from lpz.errors import UserError
+from lpz.records import CellMetrics
 from lpz.runs import Run
 from lpz.store import open_store
-from lpz.store.base import Store
-from lpz.engine.work import train_cell
 
 
 class Interrupted(Exception):
@@ -62,43 +60,42 @@ def _ignore_ctrl_c():
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when pool processes stop
 
 
-def _job(store_url: str, run_id: str, generation: int, cell: int) -> tuple[int, dict]:
-    return cell, train_cell(open_store(store_url), run_id, generation, cell)
+def _job(store_url: str, run_id: str, generation: int, cell: int) -> tuple[int, CellMetrics]:
+    return cell, engine.run_cell(Run.open(open_store(store_url), run_id), generation, cell)
 
 
 def default_workers(cells: int) -> int:
     return max(1, min(os.cpu_count() or 1, cells))
 
 
-def run_embedded(store: Store, run_id: str, workers: int | None = None, order: str = "forward",
-                 on_cell: Callable[[int, int, dict], None] | None = None,
-                 on_stop_requested: Callable[[], None] | None = None) -> dict:
-    """Train the run to its last generation and assemble its mixture; return the mixture summary.
+def run_local(run: Run, workers: int | None = None, order: str = "forward",
+              on_cell: Callable[[int, int, CellMetrics], None] | None = None,
+              on_stop_requested: Callable[[], None] | None = None) -> dict:
+    """Train the run to its last generation and assemble its result; return the result.
 
     on_cell(generation, cell, metrics) is called as each cell commits. order "reverse" runs the
     cells of each generation last to first (the result is the same).
     """
-    run = Run.open(store, run_id)
-    cells = list(run.grid.cells)
-    workers = workers or default_workers(len(cells))
-    committed = run.committed_cells()
+    workers = workers or default_workers(run.grid.size)
     pool = None
     if workers > 1:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_ignore_ctrl_c)
     try:
         with _stop_on_ctrl_c(on_stop_requested) as stop:
-            for g in range(run.last_complete_generation(committed), run.generations):
-                todo = [c for c in cells if c not in committed.get(g + 1, set())]
-                if order == "reverse":
-                    todo.reverse()
-                for cell, metrics in _run_cells(pool, workers, store, run_id, g, todo, stop):
+            work = engine.due(run)
+            if work.kind == "nothing" and not run.finished():
+                state = run.control().get("state", "stopped")
+                raise UserError(f"run {run.id} was {state} on the cluster; `lpz resume {run.id}` sends it again")
+            while work.kind == "cells":
+                cells = list(reversed(work.cells)) if order == "reverse" else list(work.cells)
+                for cell, metrics in _run_cells(pool, workers, run, work.generation, cells, stop):
                     if on_cell:
-                        on_cell(g + 1, cell, metrics)
+                        on_cell(work.generation + 1, cell, metrics)
                 if stop.requested:
-                    raise Interrupted(run_id, g + 1)
-                run.prune(g + 1)
-            return assemble(store, run_id)
+                    raise Interrupted(run.id, work.generation + 1)
+                work = engine.committed(run, work.generation + 1) or engine.due(run)
+            return engine.finish(run)
     except KeyboardInterrupt:  # the second Ctrl-C: abort the cells in flight too
         for process in multiprocessing.active_children():
             process.terminate()
@@ -108,19 +105,19 @@ def run_embedded(store: Store, run_id: str, workers: int | None = None, order: s
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_cells(pool, workers: int, store: Store, run_id: str, generation: int, cells: list[int], stop: _StopFlag):
+def _run_cells(pool, workers: int, run: Run, generation: int, cells: list[int], stop: _StopFlag):
     """Yield (cell, metrics) as cells commit; start no new cell once a stop is requested."""
     if pool is None:
         for cell in cells:
             if stop.requested:
                 return
-            yield cell, train_cell(store, run_id, generation, cell)
+            yield cell, engine.run_cell(run, generation, cell)
         return
     waiting = list(cells)
     running: set[Future] = set()
     while waiting or running:
         while waiting and len(running) < workers and not stop.requested:
-            running.add(pool.submit(_job, store.url, run_id, generation, waiting.pop(0)))
+            running.add(pool.submit(_job, run.store.url, run.id, generation, waiting.pop(0)))
         if not running:
             return
         done, running = wait(running, return_when=FIRST_COMPLETED)

@@ -1,7 +1,8 @@
-"""The unit of work every executor runs: one cell, one generation, through the store.
+"""The unit of work both transports run: one generation of one cell, through the store.
 
-train_cell is idempotent: a cell-generation that is already committed is
-left as it is, and one that is re-run writes the same checkpoint bytes.
+compute_cell is idempotent: a cell-generation already committed is left as it is (unless its
+marker is damaged), and one computed again writes the same checkpoint bytes. Its inputs are read
+checked (lpz.runs.run); a damaged one is recomputed first, from the generation before it.
 """
 from __future__ import annotations
 
@@ -9,44 +10,13 @@ import logging
 import time
 from typing import Callable
 
-from lpz.algorithm.cell import step
-from lpz.data import load_dataset
 from lpz.errors import UserError, excerpt
+from lpz.records import CellMetrics
 from lpz.runs import DamagedCheckpoint, Run
-from lpz.scoring import make_scorer
-from lpz.store.base import Store
 
 log = logging.getLogger("lpz")
 
 REPAIR_DEPTH = 2  # how many generations back a damaged checkpoint may be recomputed from
-
-
-def train_cell(store: Store, run_id: str, generation: int, cell: int, device: str = "cpu", _depth: int = 0) -> dict:
-    """Commit generation+1 of a cell, computed from generation on device; return its metrics."""
-    run = Run.open(store, run_id)
-    check_cell_generation(run, generation, cell)
-    if run.committed(generation + 1, cell):
-        try:
-            return run.metrics(generation + 1, cell)
-        except DamagedCheckpoint as damage:
-            log.warning("run %s: %s; recomputing generation %d of cell %d", run.id, damage, generation + 1, cell)
-            run.uncommit(generation + 1, cell)
-    config = run.config
-    dataset = run_dataset(run)
-    shape = dataset.shape
-
-    started_at = time.time()
-    start = time.perf_counter()
-    own, neighbours = _read_inputs(run, generation, cell, shape, device, _depth)
-    read_seconds = time.perf_counter() - start
-
-    state, metrics, artifacts = step(config, cell, generation, own, neighbours, dataset,
-                                     make_scorer(config, dataset, device), device)
-    metrics["seconds"]["io"] = read_seconds
-    metrics["started_at"] = started_at  # seconds since the epoch: with committed_at, the task's span
-    metrics["device"] = device
-    run.write_cell(state, metrics, artifacts)
-    return run.metrics(generation + 1, cell)
 
 
 def check_cell_generation(run: Run, generation: int, cell: int) -> None:
@@ -57,24 +27,70 @@ def check_cell_generation(run: Run, generation: int, cell: int) -> None:
         raise UserError(f"run {run.id}: cell {excerpt(cell)} is not one of the grid's {run.grid.size}")
 
 
+def compute_cell(run: Run, generation: int, cell: int, device: str = "cpu", _depth: int = 0) -> CellMetrics:
+    """Commit generation+1 of a cell, computed from generation on device; return its metrics."""
+    import torch
+
+    from lpz.algorithm.cell import step
+    from lpz.scoring import make_scorer
+
+    check_cell_generation(run, generation, cell)
+    if run.committed(generation + 1, cell):
+        try:
+            return run.metrics(generation + 1, cell)
+        except DamagedCheckpoint as damage:
+            log.warning("run %s: %s; recomputing generation %d of cell %d", run.id, damage, generation + 1, cell)
+            run.uncommit(generation + 1, cell)
+    config = run.config
+    dataset = run_dataset(run)
+
+    started_at = time.time()
+    start = time.perf_counter()
+    own, neighbours = _read_inputs(run, generation, cell, device, _depth)
+    read_seconds = time.perf_counter() - start
+
+    torch.set_num_threads(config.general.threads)  # part of the result's bytes on CPU
+    state, metrics, preview = step(config, cell, generation, own, neighbours, dataset,
+                                   make_scorer(config, dataset, device), device)
+    picture = None
+    if preview is not None:
+        from lpz.views.pictures import preview_png
+        picture = preview_png(preview, config.dataloader.dataset_name, f"generation {generation + 1}, cell {cell}")
+    metrics = metrics.model_copy(update={"seconds": {**metrics.seconds, "io": read_seconds},
+                                         "started_at": started_at, "device": device})
+    return run.write_cell(state, metrics, picture)
+
+
+def read_state(run: Run, generation: int, cell: int, public: bool = False):
+    """A cell's state (or its public part) at a generation: generation 0 made from the run seed, any
+    other read from the store, checked."""
+    if generation == 0:
+        from lpz.algorithm.cell import initial_state
+        return initial_state(run.config, cell, run.sample_shape)
+    return run.read_checkpoint(generation, cell, "public.pt" if public else "state.pt", run.sample_shape)
+
+
 def run_dataset(run: Run):
     """The run's dataset from this machine's data directory, pulled from the store if it is not there."""
-    from lpz.data.sync import PUSHABLE, manifest_key, pull
+    from lpz.data import load_dataset
+    from lpz.data.sync import PUSHABLE, pull
+    from lpz.runs import keys
+
     loader, seed = run.config.dataloader, run.config.general.seed
     try:
         return load_dataset(loader, seed)
     except UserError:
-        if loader.dataset_name not in PUSHABLE or not run.store.exists(manifest_key(loader.dataset_name)):
+        if loader.dataset_name not in PUSHABLE or not run.store.exists(keys.manifest(loader.dataset_name)):
             raise
     pull(run.store, loader.dataset_name)
     return load_dataset(loader, seed)
 
 
-def _read_inputs(run: Run, generation: int, cell: int, shape: tuple, device: str, depth: int):
+def _read_inputs(run: Run, generation: int, cell: int, device: str, depth: int):
     """The cell's own state and its neighbours' public states; damaged ones are recomputed."""
     hood = run.grid.neighbourhood(cell)
-    return repaired(run, lambda: (run.read_state(generation, cell, shape),
-                                  {c: run.read_public(generation, c, shape) for c in hood[1:]}),
+    return repaired(run, lambda: (read_state(run, generation, cell),
+                                  {c: read_state(run, generation, c, public=True) for c in hood[1:]}),
                     device, depth, attempts=len(hood) + 1)
 
 
@@ -89,5 +105,5 @@ def repaired(run: Run, read: Callable, device: str = "cpu", depth: int = 0, atte
             log.warning("run %s: %s; recomputing generation %d of cell %d",
                         run.id, damage, damage.generation, damage.cell)
             run.uncommit(damage.generation, damage.cell)
-            train_cell(run.store, run.id, damage.generation - 1, damage.cell, device, depth + 1)
+            compute_cell(run, damage.generation - 1, damage.cell, device, depth + 1)
     raise RuntimeError(f"run {run.id}: checkpoints stay damaged after recomputing them")

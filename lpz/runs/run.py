@@ -1,18 +1,16 @@
-"""A run as it lives in the store (docs/design.md section 3).
+"""A run as it lives in the store (docs/design.md section 3; the keys are in lpz.runs.keys).
 
-    runs/<id>/run.json                        resolved config, seed, grid, created, code version
-    runs/<id>/gen/<g>/cell/<c>/state.pt       private: everything the cell needs to continue
-    runs/<id>/gen/<g>/cell/<c>/public.pt      what neighbours read: no Adam state
-    runs/<id>/gen/<g>/cell/<c>/metrics.json   written last: its presence commits the cell's generation
-    runs/<id>/mixture/...                     the assembled result
+A Run reads and writes its records and checkpoints, and checks everything it reads: the store is
+untrusted (docs/design.md section 4). A commit marker (metrics.json) records the sha256 of the
+checkpoints it commits; a checkpoint that is missing, differs, is refused by the safe loader or is
+not the state it should be raises DamagedCheckpoint, which the engine recomputes. Generation 0 is
+never stored and never read here: the engine makes it from the run seed.
 
-Generation 0 is never stored: it is the networks' initialisation from the
-run seed, recomputed wherever it is needed. metrics.json records the sha256
-of the checkpoints it commits, so a damaged checkpoint is detected on read.
+Reading a run's records imports no torch (`lpz status` and `lpz list` answer at once); reading or
+writing checkpoints does.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import secrets
@@ -22,17 +20,17 @@ from datetime import datetime, timezone
 from functools import cached_property
 
 from lpz import __version__
-from lpz.config import Config, resolved, validate
-from lpz.errors import CorruptObject, ObjectMissing, RunNotFound, UserError, excerpt
 from lpz.algorithm.grid import Grid
+from lpz.config import Config, resolved, validate
 from lpz.data.specs import DATASETS
-from lpz.algorithm.individual import CellState, Expected, NotACellState, weights_fit
-from lpz.algorithm.nets import parameter_shapes
+from lpz.errors import CorruptObject, ObjectMissing, RunNotFound, UserError, excerpt
+from lpz.files import sha256
 from lpz.records import CellMetrics, InvalidRecord, MixtureResult, RunInfo, checked
-from lpz.store.base import Store, tensor_bytes, tensors_from
+from lpz.runs import keys
+from lpz.store.base import Store
 
 log = logging.getLogger("lpz")
-MAX_METRICS_BYTES = 4 * 2**20  # a cell's metrics.json is a few KB
+MAX_RECORD_BYTES = 4 * 2**20  # a metrics.json or mixture.json is a few KB
 
 
 class DamagedRun(UserError):
@@ -44,7 +42,7 @@ class DamagedResult(UserError):
 
 
 class DamagedCheckpoint(CorruptObject):
-    """A committed checkpoint that is missing or fails its checksum: recompute its cell-generation."""
+    """A committed cell-generation whose marker or checkpoint cannot be trusted: recompute it."""
 
     def __init__(self, key: str, generation: int, cell: int, detail: str):
         super().__init__(key, detail)
@@ -71,10 +69,6 @@ def check_run_id(run_id: str) -> str:
 def new_run_id(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "run"
     return f"{slug}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -115,13 +109,14 @@ class Run:
 
     def _read_info(self) -> dict:
         try:
-            return checked(RunInfo, self.store.get_json(self.key("run.json")))
+            info = checked(RunInfo, self.store.get_json(self.key("run.json"), max_bytes=MAX_RECORD_BYTES))
         except ObjectMissing:
             raise RunNotFound(f"no run {self.id!r} in store {self.store.url}; `lpz list` shows the runs there") \
                 from None
         except (CorruptObject, InvalidRecord) as e:
             raise DamagedRun(f"run {self.id}: its run.json is damaged ({e}); the run cannot be read, "
                              f"start it again from its config") from None
+        return info
 
     @cached_property
     def config(self) -> Config:
@@ -136,6 +131,15 @@ class Run:
         return self.config.trainer.generations
 
     @property
+    def executor(self) -> str:
+        return self.info.get("executor", "local")
+
+    @property
+    def created(self) -> float:
+        """Seconds since the epoch."""
+        return datetime.fromisoformat(self.info["created"]).timestamp()
+
+    @property
     def sample_shape(self) -> tuple:
         loader = self.config.dataloader
         return tuple(DATASETS[loader.dataset_name].sample_shape(loader))
@@ -143,43 +147,45 @@ class Run:
     # ------------------------------------------------------------- keys
 
     def key(self, *parts) -> str:
-        return "/".join(["runs", self.id, *map(str, parts)])
+        return keys.run(self.id, *parts)
 
     def cell_key(self, generation: int, cell: int, name: str) -> str:
-        return self.key("gen", generation, "cell", cell, name)
+        return keys.cell(self.id, generation, cell, name)
+
+    def cell_file(self, key: str) -> tuple[int, int, str] | None:
+        """(generation, cell, name) of a key of one of this run's cell-generations; None for any other key
+        (a listing is untrusted: it may hold names lpz never wrote)."""
+        found = keys.parse_cell(self.id, key)
+        if found and 1 <= found[0] <= self.generations and found[1] in self.grid.cells:
+            return found
+        return None
 
     # ------------------------------------------------------------- progress
 
     def committed(self, generation: int, cell: int) -> bool:
-        return generation == 0 or self.store.exists(self.cell_key(generation, cell, "metrics.json"))
-
-    def cell_file(self, key: str) -> tuple[int, int, str] | None:
-        """(generation, cell, name) of a key runs/<id>/gen/<g>/cell/<c>/<name> of this run; None for any
-        other key (a listing is untrusted: it may hold names lpz never wrote)."""
-        parts = key.split("/")
-        if len(parts) != 7 or parts[:3] != ["runs", self.id, "gen"] or parts[4] != "cell":
-            return None
-        g, c = parts[3], parts[5]
-        if not (g.isdigit() and c.isdigit() and len(g) < 7 and len(c) < 7):
-            return None
-        g, c = int(g), int(c)
-        if not (1 <= g <= self.generations and c in self.grid.cells):
-            return None
-        return g, c, parts[6]
+        return generation == 0 or self.store.exists(self.cell_key(generation, cell, keys.MARKER))
 
     def committed_cells(self) -> dict[int, set[int]]:
         """generation -> cells whose generation is committed, from one listing of the store."""
         done: dict[int, set[int]] = {}
         for key in self.store.list(self.key("gen") + "/"):
             found = self.cell_file(key)
-            if found and found[2] == "metrics.json":
+            if found and found[2] == keys.MARKER:
                 done.setdefault(found[0], set()).add(found[1])
         return done
 
+    def files_in(self, generation: int) -> dict[str, set[int]]:
+        """name -> cells that have a file of that name in the generation (one listing)."""
+        found: dict[str, set[int]] = {}
+        for key in self.store.list(keys.generation(self.id, generation)):
+            parsed = self.cell_file(key)
+            if parsed and parsed[0] == generation:
+                found.setdefault(parsed[2], set()).add(parsed[1])
+        return found
+
     def committed_in(self, generation: int) -> set[int]:
         """The cells whose given generation is committed, from a listing of that generation alone."""
-        found = (self.cell_file(key) for key in self.store.list(self.key("gen", generation, "cell") + "/"))
-        return {f[1] for f in found if f and f[0] == generation and f[2] == "metrics.json"}
+        return self.files_in(generation).get(keys.MARKER, set())
 
     def last_complete_generation(self, committed: dict[int, set[int]] | None = None) -> int:
         committed = self.committed_cells() if committed is None else committed
@@ -189,21 +195,157 @@ class Run:
         return g
 
     def finished(self) -> bool:
-        return self.store.exists(self.key("mixture", "mixture.json"))
+        return self.store.exists(keys.result(self.id, "mixture.json"))
+
+    # ------------------------------------------------------------- control and the active list
+
+    def control(self) -> dict:
+        """{"state": "cancelled" | "failed", ...} once a run was cancelled or failed, else {}."""
+        try:
+            control = self.store.get_json(keys.control(self.id), max_bytes=MAX_RECORD_BYTES)
+        except ObjectMissing:
+            return {}
+        except CorruptObject:
+            control = None
+        if not (isinstance(control, dict) and control.get("state") in ("cancelled", "failed")):
+            return {"state": "failed", "error": "its control.json is damaged; `lpz resume` clears it"}
+        return control
+
+    def set_control(self, state: str, **details) -> None:
+        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.store.put_json(keys.control(self.id), {"state": state, "at": when, **details})
+
+    def clear_control(self) -> None:
+        self.store.delete(keys.control(self.id))
+
+    def set_active(self, active: bool) -> None:
+        """Put the run on (or take it off) the store's list of cluster runs that workers drive."""
+        if active:
+            self.store.put_json(keys.active(self.id), {"run": self.id, "since": time.time()})
+        else:
+            self.store.delete(keys.active(self.id))
+
+    # ------------------------------------------------------------- cell-generations
+
+    def metrics(self, generation: int, cell: int) -> CellMetrics:
+        """The commit marker of a cell-generation, checked; DamagedCheckpoint when it is not a valid record
+        (ObjectMissing when it is not there: the cell-generation is not committed)."""
+        key = self.cell_key(generation, cell, keys.MARKER)
+        try:
+            metrics = CellMetrics.read(self.store.get_json(key, max_bytes=MAX_RECORD_BYTES))
+        except (CorruptObject, InvalidRecord) as e:
+            raise DamagedCheckpoint(key, generation, cell, str(e)) from None
+        if (metrics.generation, metrics.cell) != (generation, cell):
+            raise DamagedCheckpoint(key, generation, cell, "it belongs to another cell or generation")
+        return metrics
+
+    def read_checkpoint(self, generation: int, cell: int, name: str, sample_shape: tuple):
+        """A committed CellState (name: state.pt or public.pt), whole and checked; DamagedCheckpoint for
+        anything else: missing, not matching its committed sha256, refused by the safe loader, or not
+        the state of this cell and network."""
+        from lpz.algorithm.individual import CellState, Expected, NotACellState
+        from lpz.store.base import tensors_from
+
+        if generation < 1:
+            raise ValueError("generation 0 is never stored: lpz.engine.work makes it")
+        key = self.cell_key(generation, cell, name)
+        try:
+            recorded = self.metrics(generation, cell).files[name]
+            data = self.store.get(key)
+        except CorruptObject as e:
+            raise DamagedCheckpoint(key, generation, cell, str(e)) from None
+        except ObjectMissing:
+            raise DamagedCheckpoint(key, generation, cell, "missing") from None
+        if recorded != sha256(data):
+            raise DamagedCheckpoint(key, generation, cell, "its sha256 differs from the one committed")
+        try:
+            plain = tensors_from(data)
+        except Exception:  # torch's message would suggest weights_only=False: never
+            raise DamagedCheckpoint(key, generation, cell, "the safe loader refuses it (it holds more than "
+                                                           "tensors and plain values)") from None
+        try:
+            return CellState.from_dict(plain, Expected(self.config, self.grid, cell, generation, sample_shape,
+                                                       public=name == "public.pt"))
+        except NotACellState as e:
+            raise DamagedCheckpoint(key, generation, cell, str(e)) from None
+
+    def write_cell(self, state, metrics: CellMetrics, picture: bytes | None = None) -> CellMetrics:
+        """Checkpoints (and the picture of its samples) first, then the commit marker with their sha256,
+        whose presence commits them. The seconds spent writing are added to the marker's io seconds."""
+        from lpz.store.base import tensor_bytes
+
+        start = time.perf_counter()
+        g, c = state.generation, state.cell
+        if picture is not None:
+            self.store.put(self.cell_key(g, c, "samples.png"), picture)
+        files = {}
+        for name in keys.CHECKPOINTS:
+            data = tensor_bytes(state.to_dict(public=name == "public.pt"))
+            self.store.put(self.cell_key(g, c, name), data)
+            files[name] = sha256(data)
+        seconds = {**metrics.seconds, "io": metrics.seconds.get("io", 0.0) + time.perf_counter() - start}
+        committed = metrics.model_copy(update={"seconds": seconds, "files": files, "committed_at": time.time()})
+        self.store.put_json(self.cell_key(g, c, keys.MARKER), committed.to_json())
+        return committed
+
+    def uncommit(self, generation: int, cell: int) -> None:
+        self.store.delete(self.cell_key(generation, cell, keys.MARKER))
+
+    def prune(self, complete: int) -> None:
+        """Once generation `complete` is complete, drop the checkpoints of the generation that fell out
+        of the last keep_generations (markers stay, for status and reports)."""
+        keep = self.config.general.keep_generations
+        old = complete - keep
+        if keep and old >= 1:
+            for c in self.grid.cells:
+                for name in keys.CHECKPOINTS:
+                    self.store.delete(self.cell_key(old, c, name))
+
+    def all_metrics(self) -> dict[int, dict[int, CellMetrics]]:
+        """generation -> cell -> metrics, for every committed cell-generation whose marker is sound.
+
+        Committed metrics do not change, so each is read once per Run object; after the first call
+        only the generations not yet complete are listed again (watchers poll this on long runs)."""
+        cache = self.__dict__.setdefault("_metrics", {})
+        if not cache:
+            committed = self.committed_cells()
+        else:
+            committed: dict[int, set[int]] = {}
+            for g, c in cache:
+                committed.setdefault(g, set()).add(c)
+            g = 1
+            while len(committed.get(g, ())) == self.grid.size:
+                g += 1
+            while cells := self.committed_in(g):  # the generations still filling, and any after them
+                committed[g] = committed.get(g, set()) | cells
+                g += 1
+        result: dict[int, dict[int, CellMetrics]] = {}
+        for g, cells in sorted(committed.items()):
+            for c in sorted(cells):
+                if (g, c) not in cache:
+                    try:
+                        cache[(g, c)] = self.metrics(g, c)
+                    except ObjectMissing:
+                        continue
+                    except DamagedCheckpoint as damage:  # recomputed by the next task that reads it
+                        log.warning("run %s: %s", self.id, damage)
+                        continue
+                result.setdefault(g, {})[c] = cache[(g, c)]
+        return result
 
     # ------------------------------------------------------------- the result
 
     def write_result(self, generators: dict, result: dict) -> None:
         """The mixture's generators, then mixture.json with their sha256: written last, it marks the run
         finished."""
-        data = self.store.put_tensors(self.key("mixture", "generators.pt"), generators)
-        self.store.put_json(self.key("mixture", "mixture.json"), {**result, "files": {"generators.pt": sha256(data)}})
+        data = self.store.put_tensors(keys.result(self.id, "generators.pt"), generators)
+        self.store.put_json(keys.result(self.id, "mixture.json"), {**result, "files": {"generators.pt": sha256(data)}})
 
     def read_result(self) -> dict:
         """The run's result (mixture.json), checked; DamagedResult when it cannot be trusted."""
         try:
-            return checked(MixtureResult, self.store.get_json(self.key("mixture", "mixture.json"),
-                                                              max_bytes=MAX_METRICS_BYTES))
+            return checked(MixtureResult, self.store.get_json(keys.result(self.id, "mixture.json"),
+                                                              max_bytes=MAX_RECORD_BYTES))
         except (CorruptObject, InvalidRecord) as e:
             raise self._damaged_result(f"mixture.json: {e}") from None
 
@@ -211,7 +353,7 @@ class Run:
         """The run's result and the bytes of its generators.pt, which match the sha256 it records."""
         result = self.read_result()
         try:
-            data = self.store.get(self.key("mixture", "generators.pt"))
+            data = self.store.get(keys.result(self.id, "generators.pt"))
         except (CorruptObject, ObjectMissing) as e:
             raise self._damaged_result(f"generators.pt: {e}") from None
         if sha256(data) != result["files"]["generators.pt"]:
@@ -220,6 +362,10 @@ class Run:
 
     def read_result_generators(self) -> dict:
         """{"cells", "weights", "generators"} of the result, checked against mixture.json and the network."""
+        from lpz.algorithm.individual import weights_fit
+        from lpz.algorithm.nets import parameter_shapes
+        from lpz.store.base import tensors_from
+
         result, data = self.checked_result()
         try:
             saved = tensors_from(data)
@@ -239,136 +385,4 @@ class Run:
 
     def unfinish(self) -> None:
         """Remove the mark of a finished run, so that its result is assembled again."""
-        self.store.delete(self.key("mixture", "mixture.json"))
-
-    # ------------------------------------------------------------- control (cluster runs)
-
-    def control(self) -> dict:
-        """{"state": "cancelled" | "failed", ...} once a run was cancelled or failed, else {}."""
-        try:
-            control = self.store.get_json(self.key("control.json"))
-        except ObjectMissing:
-            return {}
-        except CorruptObject:
-            control = None
-        if not (isinstance(control, dict) and control.get("state") in ("cancelled", "failed")):
-            return {"state": "failed", "error": "its control.json is damaged; `lpz resume` clears it"}
-        return control
-
-    def set_control(self, state: str, **details) -> None:
-        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.store.put_json(self.key("control.json"), {"state": state, "at": when, **details})
-
-    def clear_control(self) -> None:
-        self.store.delete(self.key("control.json"))
-
-    # ------------------------------------------------------------- cell states
-
-    def metrics(self, generation: int, cell: int) -> dict:
-        """The commit marker of a cell-generation, checked; DamagedCheckpoint when it is not a valid record
-        (ObjectMissing when it is not there: the cell-generation is not committed)."""
-        key = self.cell_key(generation, cell, "metrics.json")
-        try:
-            metrics = checked(CellMetrics, self.store.get_json(key, max_bytes=MAX_METRICS_BYTES))
-        except (CorruptObject, InvalidRecord) as e:
-            raise DamagedCheckpoint(key, generation, cell, str(e)) from None
-        if (metrics["generation"], metrics["cell"]) != (generation, cell):
-            raise DamagedCheckpoint(key, generation, cell, "it belongs to another cell or generation")
-        return metrics
-
-    def _read_checkpoint(self, generation: int, cell: int, name: str, shape: tuple) -> CellState:
-        """A committed checkpoint, whole and checked; DamagedCheckpoint for anything else: missing, not
-        matching its committed sha256, refused by the safe loader, or not the state of this cell."""
-        key = self.cell_key(generation, cell, name)
-        try:
-            recorded = self.metrics(generation, cell)["files"][name]
-            data = self.store.get(key)
-        except CorruptObject as e:
-            raise DamagedCheckpoint(key, generation, cell, str(e)) from None
-        except (ObjectMissing, KeyError):
-            raise DamagedCheckpoint(key, generation, cell, "missing") from None
-        if recorded != sha256(data):
-            raise DamagedCheckpoint(key, generation, cell, "its sha256 differs from the one committed")
-        try:
-            plain = tensors_from(data)
-        except Exception:  # torch's message would suggest weights_only=False: never
-            raise DamagedCheckpoint(key, generation, cell, "the safe loader refuses it (it holds more than "
-                                                           "tensors and plain values)") from None
-        try:
-            return CellState.from_dict(plain, Expected(self.config, self.grid, cell, generation, shape,
-                                                       public=name == "public.pt"))
-        except NotACellState as e:
-            raise DamagedCheckpoint(key, generation, cell, str(e)) from None
-
-    def read_state(self, generation: int, cell: int, shape: tuple) -> CellState:
-        if generation == 0:
-            from lpz.algorithm.cell import initial_state
-            return initial_state(self.config, cell, shape)
-        return self._read_checkpoint(generation, cell, "state.pt", shape)
-
-    def read_public(self, generation: int, cell: int, shape: tuple) -> CellState:
-        if generation == 0:
-            return self.read_state(0, cell, shape)
-        return self._read_checkpoint(generation, cell, "public.pt", shape)
-
-    def write_cell(self, state: CellState, metrics: dict, artifacts: dict[str, bytes] | None = None) -> None:
-        """Checkpoints (and artifacts such as samples.png) first, then metrics.json, whose presence
-        commits them. The seconds spent writing are added to metrics' seconds.io."""
-        start = time.perf_counter()
-        g, c = state.generation, state.cell
-        for name, data in (artifacts or {}).items():
-            self.store.put(self.cell_key(g, c, name), data)
-        files = {}
-        for name, public in (("state.pt", False), ("public.pt", True)):
-            data = tensor_bytes(state.to_dict(public=public))
-            self.store.put(self.cell_key(g, c, name), data)
-            files[name] = sha256(data)
-        seconds = dict(metrics.get("seconds", {}))
-        seconds["io"] = seconds.get("io", 0.0) + time.perf_counter() - start
-        self.store.put_json(self.cell_key(g, c, "metrics.json"),
-                            {**metrics, "seconds": seconds, "files": files, "committed_at": time.time()})
-
-    def uncommit(self, generation: int, cell: int) -> None:
-        self.store.delete(self.cell_key(generation, cell, "metrics.json"))
-
-    def prune(self, complete: int) -> None:
-        """Once generation `complete` is complete, drop the checkpoints of the generation that
-        fell out of the last keep_generations (metrics stay, for status and reports)."""
-        keep = self.config.general.keep_generations
-        old = complete - keep
-        if keep and old >= 1:
-            for c in self.grid.cells:
-                for name in ("state.pt", "public.pt"):
-                    self.store.delete(self.cell_key(old, c, name))
-
-    def all_metrics(self) -> dict[int, dict[int, dict]]:
-        """generation -> cell -> metrics, for every committed cell-generation.
-
-        Committed metrics do not change, so each is read once per Run object; after the first call
-        only the generations not yet complete are listed again (watchers poll this on long runs)."""
-        cache = self.__dict__.setdefault("_metrics", {})
-        if not cache:
-            committed = self.committed_cells()
-        else:
-            committed: dict[int, set[int]] = {}
-            for g, c in cache:
-                committed.setdefault(g, set()).add(c)
-            g = 1
-            while len(committed.get(g, ())) == self.grid.size:
-                g += 1
-            while cells := self.committed_in(g):  # the generations still filling, and any after them
-                committed[g] = committed.get(g, set()) | cells
-                g += 1
-        result: dict[int, dict[int, dict]] = {}
-        for g, cells in sorted(committed.items()):
-            for c in sorted(cells):
-                if (g, c) not in cache:
-                    try:
-                        cache[(g, c)] = self.metrics(g, c)
-                    except ObjectMissing:
-                        continue
-                    except DamagedCheckpoint as damage:  # recomputed by the next task that reads it
-                        log.warning("run %s: %s", self.id, damage)
-                        continue
-                result.setdefault(g, {})[c] = cache[(g, c)]
-        return result
+        self.store.delete(keys.result(self.id, "mixture.json"))

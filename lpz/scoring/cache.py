@@ -3,25 +3,15 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from lpz.files import write_atomically
+
 log = logging.getLogger(__name__)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """A temporary file renamed into place: a crash mid-write leaves no half file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def cached_arrays(path: Path, count: int, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -15,7 +15,6 @@ per dataset and weights and cached in data_dir()/.cache.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import logging
@@ -29,6 +28,7 @@ from torch import nn
 
 from lpz.data.base import Dataset, data_dir
 from lpz.errors import UserError, first_sentence
+from lpz.files import sha256
 from lpz.scoring import Scorer
 from lpz.scoring.cache import cached_arrays, write_atomically
 from lpz.scoring.frechet import Statistics, frechet_distance
@@ -147,7 +147,7 @@ def train_classifier(dataset_name: str, out_path: Path, epochs: int = EPOCHS, se
         "seed": seed,
         "threads": threads,
         "training_images": len(images),
-        "sha256": hashlib.sha256(weights).hexdigest(),
+        "sha256": sha256(weights),
         "torch": torch.__version__,
     }
     out_path = Path(out_path)
@@ -188,7 +188,7 @@ def load_classifier(path: Path) -> tuple[MNISTCnn, dict]:
         raise UserError(f"{info_path}: missing or unreadable ({e.__class__.__name__}); it must record the "
                         f"weights' sha256: train the classifier again with `lpz scorer train`") from None
     weights = path.read_bytes()
-    actual = hashlib.sha256(weights).hexdigest()
+    actual = sha256(weights)
     if actual != expected:
         raise UserError(f"{path}: its sha256 is {actual[:16]}..., {info_path.name} says {str(expected)[:16]}...: "
                         f"a damaged or mismatched file; train the classifier again with `lpz scorer train`")

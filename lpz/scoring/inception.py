@@ -16,12 +16,9 @@ sha256, which a download must match too.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
-import tempfile
-import urllib.request
 from pathlib import Path
 
 import torch
@@ -30,6 +27,7 @@ from torch import nn
 
 from lpz.data.base import data_dir
 from lpz.errors import UserError, first_sentence
+from lpz.files import DownloadFailed, download, sha256_file
 
 FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + FILENAME
@@ -267,18 +265,10 @@ def _expected_sha256(name: str) -> str | None:
     return SHA256 if SHA256.startswith(prefix) else prefix
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _verified(path: Path) -> Path:
     expected = _expected_sha256(path.name)
     if expected is not None:
-        actual = _sha256(path)
+        actual = sha256_file(path)
         if not actual.startswith(expected):
             raise UserError(f"{path}: its sha256 is {actual[:16]}..., its name promises {expected[:16]}...: "
                             f"a damaged or different file; replace it with a fresh copy of {URL}")
@@ -286,29 +276,21 @@ def _verified(path: Path) -> Path:
 
 
 def _download(target: Path) -> Path:
-    """Fetch the weights into target, all or nothing: a checked temporary file renamed into place."""
+    """Fetch the weights into target, all or nothing: a checked partial file renamed into place."""
     log.info("downloading the FID Inception weights from %s to %s", URL, target)
-    part = None
+    part = target.with_name(target.name + ".part")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        with urllib.request.urlopen(URL, timeout=DOWNLOAD_TIMEOUT_S) as response, \
-                tempfile.NamedTemporaryFile(dir=target.parent, prefix=target.name + ".",
-                                            suffix=".part", delete=False) as part:
-            while chunk := response.read(1 << 20):
-                digest.update(chunk)
-                part.write(chunk)
-        if digest.hexdigest() != SHA256:
-            raise UserError(f"{URL} sent a file whose sha256 is {digest.hexdigest()[:16]}..., not {SHA256[:16]}...; "
-                            f"try again, or fetch it by hand and point --inception-weights at it")
-        os.replace(part.name, target)
-    except (OSError, ValueError) as e:  # URLError and timeouts are OSErrors
+        download(URL, part, DOWNLOAD_TIMEOUT_S)
+    except (DownloadFailed, OSError) as e:
         raise UserError(f"FID needs the Inception weights {FILENAME}, and downloading them failed "
                         f"({first_sentence(e)}): fetch {URL} into {target.parent} (LPZ_DATA_DIR), "
                         f"or point --inception-weights at the file") from None
-    finally:
-        if part is not None:
-            Path(part.name).unlink(missing_ok=True)
+    actual = sha256_file(part)
+    if actual != SHA256:
+        part.unlink()
+        raise UserError(f"{URL} sent a file whose sha256 is {actual[:16]}..., not {SHA256[:16]}...; "
+                        f"try again, or fetch it by hand and point --inception-weights at it")
+    os.replace(part, target)
     return target
 
 

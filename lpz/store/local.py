@@ -4,10 +4,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from lpz.errors import CorruptObject, ObjectMissing, ObjectTooLarge, StoreError
+from lpz.files import write_atomically
 from lpz.store.base import Store, check_key, check_prefix, is_key
 
 
@@ -20,16 +20,7 @@ class LocalStore(Store):
         return self.root / check_key(key)
 
     def put(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self._path(key), data)
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         try:  # never through a symbolic link: every object lpz writes is a regular file

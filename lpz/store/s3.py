@@ -7,7 +7,6 @@ object is reported as CorruptObject instead of being returned.
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import io
 import ipaddress
@@ -29,7 +28,8 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
-from lpz.errors import CorruptObject, ObjectMissing, ObjectTooLarge, StoreError
+from lpz.errors import CorruptObject, ObjectMissing, ObjectTooLarge, StoreError, StoreUnavailable
+from lpz.files import sha256
 from lpz.store.base import Store, check_key, check_prefix, is_key
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024  # objects this large go up in parts
@@ -42,6 +42,7 @@ RETRIES = urllib3.Retry(total=2, connect=1, read=1, backoff_factor=0.2, status_f
 
 SHA256_META = "x-amz-meta-sha256"
 MISSING_CODES = {"NoSuchKey", "NoSuchBucket"}
+UNAVAILABLE_CODES = {"ServiceUnavailable", "SlowDown", "InternalError", "RequestTimeout", "ServerBusy"}
 CREDENTIAL_CODES = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken", "ExpiredToken"}
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -114,7 +115,7 @@ class S3Store(Store):
     def _upload(self, key: str, data: bytes) -> None:
         part_size = self.part_size if len(data) >= self.multipart_threshold else SINGLE_PUT_LIMIT
         self._client.put_object(self.bucket, self._name(key), io.BytesIO(data), len(data), part_size=part_size,
-                                metadata={SHA256_META: hashlib.sha256(data).hexdigest()})
+                                metadata={SHA256_META: sha256(data)})
 
     def _create_bucket(self) -> None:
         try:
@@ -138,7 +139,7 @@ class S3Store(Store):
         if length is not None and len(data) != int(length):
             raise CorruptObject(key, f"truncated: {len(data)} of {length} bytes")
         recorded = response.headers.get(SHA256_META)
-        if recorded and hashlib.sha256(data).hexdigest() != recorded:
+        if recorded and sha256(data) != recorded:
             raise CorruptObject(key, "its bytes do not match the sha256 recorded when it was written")
         return data
 
@@ -184,19 +185,21 @@ class S3Store(Store):
             if e.code in CREDENTIAL_CODES:
                 raise StoreError(f"{where}: the S3 server at {self.settings.endpoint} refused the credentials "
                                  f"({e.code}): check LPZ_S3_ACCESS_KEY / LPZ_S3_SECRET_KEY") from None
+            if e.code in UNAVAILABLE_CODES:
+                raise StoreUnavailable(f"{where}: the S3 server answered {e.code}: {e.message}") from None
             raise StoreError(f"{where}: the S3 server answered {e.code}: {e.message}") from None
         except InvalidResponseError:
             raise StoreError(f"{where}: the server at {self.settings.endpoint} does not answer like an S3 server: "
                              f"check LPZ_S3_ENDPOINT; {self._tls_hint()}") from None
         except MinioException as e:
-            raise StoreError(f"{where}: the S3 server at {self.settings.endpoint} failed: "
-                             f"{str(e).splitlines()[0]}") from None
+            raise StoreUnavailable(f"{where}: the S3 server at {self.settings.endpoint} failed: "
+                                   f"{str(e).splitlines()[0]}") from None
         except (urllib3.exceptions.HTTPError, OSError) as e:
             if _caused_by(e, ssl.SSLError):
                 raise StoreError(f"{where}: TLS with {self.settings.endpoint} failed ({_reason(e)}); "
                                  f"{self._tls_hint()}") from None
             hint = f"; {self._tls_hint()}" if _caused_by(e, ProtocolError, ConnectionResetError) else ""
-            raise StoreError(f"{where}: cannot reach the S3 server at {self.settings.endpoint} ({_reason(e)}): "
+            raise StoreUnavailable(f"{where}: cannot reach the S3 server at {self.settings.endpoint} ({_reason(e)}): "
                              f"is the S3 server running? check LPZ_S3_ENDPOINT{hint}") from None
 
     def _tls_hint(self) -> str:

@@ -65,14 +65,16 @@ def state_line(info: dict) -> Text:
     if state == "cancelled":
         return Text.assemble(("cancelled", "yellow"), f" after {progress}  (lpz resume {info['id']} continues it)")
     if state == "damaged":
-        return Text.assemble(("damaged", "red"), f": {progress}; {info['damage']}")
+        return Text.assemble(("damaged", "red"), f": {progress}; {info['reason']}")
     if info.get("refused"):
         refusal = info["refused"][0]
         return Text.assemble(("refused", "red"), f" by {len(info['refused'])} worker(s), e.g. {refusal['worker']}: "
                              f"{refusal['reason']}")
-    return Text.assemble(("in progress", "yellow"), f": {progress} complete, "
-                         f"{info['next_generation_cells_done']}/{grid['cells']} cells of the next; "
-                         f"last commit {ago(info['last_commit'])}")
+    done = (f"{progress} complete, {info['next_generation_cells_done']}/{grid['cells']} cells of the next; "
+            f"last commit {ago(info['last_commit'])}")
+    if state == "stalled":
+        return Text.assemble(("stalled", "red"), f": {done}; {info['reason']}")
+    return Text.assemble(("running", "yellow"), f": {done}")
 
 
 def progress_line(info: dict) -> Table:
@@ -82,7 +84,7 @@ def progress_line(info: dict) -> Table:
     row.add_row(Text(f"generation {info['generation']}/{info['generations']}"),
                 ProgressBar(total=info["generations"], completed=done, width=30),
                 Text(f"{duration(timing['seconds_per_generation'])}/generation, "
-                     f"{duration(timing['seconds_left'])} left" if info["state"] == "in progress" else
+                     f"{duration(timing['seconds_left'])} left" if info["state"] == "running" else
                      f"{duration(timing['seconds_per_generation'])}/generation"))
     return row
 

@@ -1,4 +1,4 @@
-"""`lpz report ID`: one self-contained HTML page about a run, finished, in progress or failed.
+"""`lpz report ID`: one self-contained HTML page about a run, finished, running, stalled or failed.
 
     <out>/report.html   inline CSS, every picture inside it as a data: URI; it references nothing outside itself
     <out>/score.png, heatmap.png, lr.png, weights.png, phases.png, samples.png   the pictures it shows,
@@ -136,7 +136,7 @@ def draw(record: RunRecord, heatmap_generations: list[int]) -> dict[str, bytes]:
 
 
 def _scored(metrics: figures.Metrics) -> bool:
-    return any(m.get("score") is not None for by_cell in metrics.values() for m in by_cell.values())
+    return any(m.score is not None for by_cell in metrics.values() for m in by_cell.values())
 
 
 def sample_pictures(record: RunRecord) -> list[tuple[str, bytes]]:
@@ -181,7 +181,7 @@ def _spread(items: list, k: int) -> list:
 
 def phase_totals(metrics: figures.Metrics) -> dict[str, float]:
     """phase -> seconds summed over every committed cell-generation."""
-    return {phase: sum(m.get("seconds", {}).get(phase, 0.0) for by_cell in metrics.values() for m in by_cell.values())
+    return {phase: sum(m.seconds.get(phase, 0.0) for by_cell in metrics.values() for m in by_cell.values())
             for phase in figures.PHASES}
 
 
@@ -271,8 +271,8 @@ def _duration(seconds: float) -> str:
 def _span(metrics: figures.Metrics) -> float | None:
     """Seconds from the first cell's start to the last commit."""
     all_metrics = [m for by_cell in metrics.values() for m in by_cell.values()]
-    starts = [m["started_at"] for m in all_metrics if "started_at" in m]
-    commits = [m["committed_at"] for m in all_metrics if "committed_at" in m]
+    starts = [m.started_at for m in all_metrics if m.started_at is not None]
+    commits = [m.committed_at for m in all_metrics]
     return max(commits) - min(starts) if starts and commits else None
 
 
@@ -378,8 +378,8 @@ h2 { font-size: 1.15rem; margin: 0 0 10px; }
 .state { display: inline-block; padding: 1px 10px; margin-right: 6px; border-radius: 999px; font-size: .8rem;
          font-weight: 600; text-transform: uppercase; letter-spacing: .04em; }
 .state.finished { background: #dcfce7; color: #166534; }
-.state.in-progress { background: #fef3c7; color: #92400e; }
-.state.failed { background: #fee2e2; color: #991b1b; }
+.state.running { background: #fef3c7; color: #92400e; }
+.state.failed, .state.stalled, .state.damaged { background: #fee2e2; color: #991b1b; }
 .state.cancelled { background: #e5e7eb; color: #374151; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 12px; margin: 22px 0 14px; }
 .card, section { background: var(--card); border: 1px solid var(--line); border-radius: 8px; }

@@ -17,6 +17,8 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from lpz.records import CellMetrics  # noqa: E402
+
 DPI = 100
 WIDTH = 900
 FIGURE_HEIGHTS = {"score.png": 450, "lr.png": 360, "weights.png": 320, "phases.png": 360}
@@ -28,7 +30,7 @@ PHASES = ("fitness", "selection", "training", "replacement", "mixture", "io")
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False,
          "axes.grid": True, "grid.alpha": 0.3, "legend.frameon": False, "figure.facecolor": "white"}
 
-Metrics = dict[int, dict[int, dict]]  # generation -> cell -> a cell's metrics.json
+Metrics = dict[int, dict[int, CellMetrics]]  # generation -> cell -> its committed metrics
 
 
 def _figure(height: int, rows: int = 1, cols: int = 1, layout: str | None = "constrained"):
@@ -83,14 +85,14 @@ def scores(metrics: Metrics, cells: int, generations: int, final: dict | None) -
         colours = _cell_colours(cells)
         every = []
         for c in range(cells):
-            points = [(g, by_cell[c]["score"]) for g, by_cell in sorted(metrics.items())
-                      if by_cell.get(c, {}).get("score") is not None]
+            points = [(g, by_cell[c].score) for g, by_cell in sorted(metrics.items())
+                      if c in by_cell and by_cell[c].score is not None]
             if points:
                 ax.plot(*zip(*points), color=colours[c], lw=1, alpha=0.75, marker=_marker(points),
                         ms=3, label=_cell_label(c, cells))
                 every += [s for _, s in points]
-        best = [(g, min(m["score"] for m in by_cell.values() if m.get("score") is not None))
-                for g, by_cell in sorted(metrics.items()) if any(m.get("score") is not None for m in by_cell.values())]
+        best = [(g, min(m.score for m in by_cell.values() if m.score is not None))
+                for g, by_cell in sorted(metrics.items()) if any(m.score is not None for m in by_cell.values())]
         if best:
             ax.plot(*zip(*best), color="black", lw=2.2, marker="o", ms=3, label="best cell")
         if final and final.get("score") is not None:
@@ -115,8 +117,8 @@ def heatmaps(metrics: Metrics, rows: int, cols: int, chosen: list[int]) -> bytes
     values = {g: np.full((rows, cols), np.nan) for g in chosen}
     for g in chosen:
         for c, m in metrics.get(g, {}).items():
-            if m.get("score") is not None:
-                values[g][divmod(c, cols)] = m["score"]
+            if m.score is not None:
+                values[g][divmod(c, cols)] = m.score
     known = [v for g in chosen for v in values[g].ravel() if np.isfinite(v)]
     cmap = plt.get_cmap("viridis_r").with_extremes(bad="#e5e7eb")
     if known and _wide_range(known):
@@ -169,8 +171,8 @@ def learning_rates(metrics: Metrics, cells: int) -> bytes:
         colours = _cell_colours(cells)
         for ax, population in zip(axes[0], ("generators", "discriminators")):
             for c in range(cells):
-                points = [(g, float(np.mean([i["lr"] for i in by_cell[c][population]])))
-                          for g, by_cell in sorted(metrics.items()) if by_cell.get(c, {}).get(population)]
+                points = [(g, float(np.mean([i.lr for i in getattr(by_cell[c], population)])))
+                          for g, by_cell in sorted(metrics.items()) if c in by_cell]
                 if points:
                     ax.plot(*zip(*points), color=colours[c], lw=1.2, marker=_marker(points),
                             label=_cell_label(c, cells))
@@ -219,7 +221,7 @@ def timings(metrics: Metrics, wall: dict[int, float]) -> bytes:
         bottom = np.zeros(len(generations))
         colours = plt.get_cmap("tab10")
         for i, phase in enumerate(PHASES):
-            means = np.array([np.mean([m.get("seconds", {}).get(phase, 0.0) for m in metrics[g].values()])
+            means = np.array([np.mean([m.seconds.get(phase, 0.0) for m in metrics[g].values()])
                               for g in generations])
             right.bar(generations, means, bottom=bottom, color=colours(i), width=0.7, label=phase)
             bottom += means

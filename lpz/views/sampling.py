@@ -12,9 +12,10 @@ import numpy as np
 import torch
 
 from lpz.algorithm import mixture, nets
+from lpz.algorithm.seeding import generator
 from lpz.errors import UserError
 from lpz.runs import Run
-from lpz.algorithm.seeding import generator
+from lpz.views.pictures import grid_bytes, scatter_bytes
 
 
 def require_finished(run: Run) -> None:
@@ -54,71 +55,9 @@ def write(run: Run, samples: torch.Tensor, out: Path) -> list[Path]:
     written = [out / "samples.npy"]
     np.save(written[0], array)
     if samples.dim() == 2:
-        written.append(scatter_png(run, array, out / "samples.png"))
+        picture = scatter_bytes(array, run.config.dataloader.dataset_name, run.id)
     else:
-        written.append(grid_png(array, out / "samples.png"))
+        picture = grid_bytes(array)
+    written.append(out / "samples.png")
+    written[-1].write_bytes(picture)
     return written
-
-
-def scatter_png(run: Run, points: np.ndarray, path: Path, title: str | None = None) -> Path:
-    path.write_bytes(scatter_bytes(points, run.config.dataloader.dataset_name, title or run.id))
-    return path
-
-
-def scatter_bytes(points: np.ndarray, dataset_name: str, title: str, inches: float = 5.0) -> bytes:
-    """A PNG of 2-D samples over the true modes of their mixture."""
-    import io
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from lpz.data.toy import MIXTURES
-
-    modes = MIXTURES[dataset_name].modes.numpy()
-    fig, ax = plt.subplots(figsize=(inches, inches), dpi=100)
-    ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, color="tab:blue", label=f"{len(points)} samples")
-    ax.scatter(modes[:, 0], modes[:, 1], s=60, marker="x", color="tab:red", label="true modes")
-    ax.set_aspect("equal")
-    span = np.abs(modes).max() * 1.5
-    ax.set_xlim(-span, span)
-    ax.set_ylim(-span, span)
-    ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def preview_png(samples: torch.Tensor, dataset_name: str, title: str) -> bytes:
-    """A small picture of samples: a scatter plot of 2-D points, or an image grid."""
-    import io
-    from PIL import Image
-    if samples.dim() == 2:
-        return scatter_bytes(samples.numpy(), dataset_name, title, inches=3.0)
-    buffer = io.BytesIO()
-    Image.fromarray(image_grid(samples.numpy())).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def image_grid(images: np.ndarray, max_images: int = 256, pad: int = 2) -> np.ndarray:
-    """N x C x H x W in [-1, 1] -> one H' x W' x 3 uint8 picture."""
-    images = images[:max_images]
-    n, c, h, w = images.shape
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    pixels = ((np.clip(images, -1, 1) + 1) * 127.5).round().astype(np.uint8)
-    if c == 1:
-        pixels = np.repeat(pixels, 3, axis=1)
-    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, dtype=np.uint8)
-    for i, img in enumerate(pixels):
-        r, k = divmod(i, cols)
-        top, left = pad + r * (h + pad), pad + k * (w + pad)
-        canvas[top:top + h, left:left + w] = img.transpose(1, 2, 0)
-    return canvas
-
-
-def grid_png(images: np.ndarray, path: Path) -> Path:
-    from PIL import Image
-    Image.fromarray(image_grid(images)).save(path)
-    return path

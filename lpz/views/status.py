@@ -10,10 +10,12 @@ from __future__ import annotations
 import statistics
 import time
 
-from lpz.engine.leases import lapsed, read_lease
-from lpz.runs import DamagedResult, Run
+from lpz.engine.engine import standing
+from lpz.engine.leases import lapsed
+from lpz.records import CellMetrics
+from lpz.runs import Run
 
-STATES = ("finished", "failed", "cancelled", "damaged", "in progress")
+STATES = ("finished", "failed", "cancelled", "damaged", "running", "stalled")
 
 
 def run_status(run: Run) -> dict:
@@ -22,42 +24,35 @@ def run_status(run: Run) -> dict:
     complete = 0
     while len(metrics.get(complete + 1, {})) == size:
         complete += 1
-    control = run.control()
-    state = "finished" if run.finished() else control.get("state", "in progress")
-    mixture, damage = None, None
-    if state == "finished":
-        try:
-            mixture, _ = run.checked_result()
-        except DamagedResult as e:
-            state, damage = "damaged", str(e)
+    where = standing(run)
     history = [_generation_summary(g, by_cell) for g, by_cell in sorted(metrics.items())]
-    status = {
+    return {
         "id": run.id,
         "store": run.store.url,
         "created": run.info["created"],
         "config_file": run.info.get("config_file", ""),
+        "executor": run.executor,
         "dataset": run.config.dataloader.dataset_name,
         "network": run.config.network.name,
         "grid": {"rows": run.grid.rows, "cols": run.grid.cols, "cells": size},
-        "state": state,
+        "state": where.state,
+        "reason": where.reason,
         "generations": generations,
         "generation": complete,
         "next_generation_cells_done": len(metrics.get(complete + 1, {})),
-        "last_commit": max((m.get("committed_at", 0.0) for c in metrics.values() for m in c.values()), default=None),
+        "last_commit": max((m.committed_at for c in metrics.values() for m in c.values()), default=None),
         "timing": _timing(metrics, complete, generations, size),
         "history": history,
         "best": _best(history),
-        "cells": _cells(run, metrics, complete, control),
-        "control": control,
-        "mixture": mixture,
-        "damage": damage,
+        "cells": _cells(run, metrics, complete, run.control(), where.leases),
+        "control": run.control(),
+        "mixture": where.result,
         "refused": [],  # why workers refused its tasks; the command line fills it in from the broker
     }
-    return status
 
 
-def _generation_summary(generation: int, by_cell: dict) -> dict:
-    scored = {c: m["score"] for c, m in by_cell.items() if m.get("score") is not None}
+def _generation_summary(generation: int, by_cell: dict[int, CellMetrics]) -> dict:
+    scored = {c: m.score for c, m in by_cell.items() if m.score is not None}
     best = min(scored, key=scored.get) if scored else None
     return {
         "generation": generation,
@@ -65,8 +60,8 @@ def _generation_summary(generation: int, by_cell: dict) -> dict:
         "best_cell": best,
         "best_score": scored.get(best) if best is not None else None,
         "mean_score": statistics.fmean(scored.values()) if scored else None,
-        "best_details": by_cell[best].get("score_details", {}) if best is not None else {},
-        "committed_at": max(m.get("committed_at", 0.0) for m in by_cell.values()),
+        "best_details": by_cell[best].score_details if best is not None else {},
+        "committed_at": max(m.committed_at for m in by_cell.values()),
     }
 
 
@@ -79,14 +74,14 @@ def _best(history: list[dict]) -> dict | None:
             "trend": [h["best_score"] for h in scored[-30:]]}
 
 
-def generation_seconds(metrics: dict) -> dict[int, float]:
+def generation_seconds(metrics: dict[int, dict[int, CellMetrics]]) -> dict[int, float]:
     """generation -> seconds from the previous generation's last commit (the first's first start) to its own."""
     spans, previous = {}, None
     for g, by_cell in sorted(metrics.items()):
-        last = max((m["committed_at"] for m in by_cell.values() if "committed_at" in m), default=None)
+        last = max(m.committed_at for m in by_cell.values())
         if previous is None and g == 1:
-            previous = min((m["started_at"] for m in by_cell.values() if "started_at" in m), default=None)
-        if last is not None and previous is not None:
+            previous = min((m.started_at for m in by_cell.values() if m.started_at is not None), default=None)
+        if previous is not None:
             spans[g] = last - previous
         previous = last
     return spans
@@ -103,22 +98,14 @@ def _timing(metrics: dict, complete: int, generations: int, size: int) -> dict:
     return {"seconds_per_generation": per_generation, "seconds_left": left}
 
 
-def _cells(run: Run, metrics: dict, complete: int, control: dict) -> list[dict]:
+def _cells(run: Run, metrics: dict, complete: int, control: dict, leases: dict[int, dict]) -> list[dict]:
     """Each cell: its state in the generation in progress, its worker, its latest score and rates."""
     current = complete + 1
-    leases = {}
-    prefix = run.key("gen", current, "cell") + "/"
-    for key in run.store.list(prefix) if complete < run.generations else []:
-        found = run.cell_file(key)
-        if found and found[0] == current and found[2] == "lease.json":
-            lease = read_lease(run, key)
-            if lease is not None:  # else released between the listing and now
-                leases[found[1]] = lease
     cells = []
     for c in run.grid.cells:
         latest_g = max((g for g in metrics if c in metrics[g]), default=None)
-        latest = metrics[latest_g][c] if latest_g is not None else {}
-        lease = leases.get(c)
+        latest = metrics[latest_g][c] if latest_g is not None else None
+        lease = leases.get(c) if complete < run.generations else None
         if complete >= run.generations or c in metrics.get(current, {}):
             state, worker = "done", None
         elif control.get("state") == "failed" and control.get("cell") == c:
@@ -130,9 +117,9 @@ def _cells(run: Run, metrics: dict, complete: int, control: dict) -> list[dict]:
         cells.append({
             "cell": c, "state": state, "worker": worker,
             "running_for": time.time() - lease["started"] if lease and state == "running" else None,
-            "generation": latest_g or 0, "score": latest.get("score"),
-            "lr_generator": min((i["lr"] for i in latest.get("generators", [])), default=None),
-            "lr_discriminator": min((i["lr"] for i in latest.get("discriminators", [])), default=None),
+            "generation": latest_g or 0, "score": latest.score if latest else None,
+            "lr_generator": latest.lr_generator if latest else None,
+            "lr_discriminator": latest.lr_discriminator if latest else None,
         })
     return cells
 

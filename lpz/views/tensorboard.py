@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lpz.errors import UserError
+from lpz.records import CellMetrics
 
 
 class TensorBoardExport:
@@ -29,21 +30,19 @@ class TensorBoardExport:
             self.writers[name] = self._writer(str(self.root / name))
         return self.writers[name]
 
-    def cell(self, generation: int, cell: int, metrics: dict) -> None:
+    def cell(self, generation: int, cell: int, metrics: CellMetrics) -> None:
         """Write one committed cell-generation (once, however often it is offered)."""
         if (generation, cell) in self.written:
             return
         self.written.add((generation, cell))
         out = self._to(f"cell-{cell}")
-        scalars = {"score": metrics.get("score"),
-                   "loss/generator": metrics.get("losses", {}).get("generator"),
-                   "loss/discriminator": metrics.get("losses", {}).get("discriminator"),
-                   "lr/generator": min((g["lr"] for g in metrics.get("generators", [])), default=None),
-                   "lr/discriminator": min((d["lr"] for d in metrics.get("discriminators", [])), default=None)}
+        scalars = {"score": metrics.score, "loss/generator": metrics.losses.generator,
+                   "loss/discriminator": metrics.losses.discriminator, "lr/generator": metrics.lr_generator,
+                   "lr/discriminator": metrics.lr_discriminator}
         for tag, value in scalars.items():
             if value is not None:
                 out.add_scalar(tag, value, generation)
-        score = metrics.get("score")
+        score = metrics.score
         if score is not None and score < self.best.get(generation, float("inf")):
             self.best[generation] = score
         out.flush()

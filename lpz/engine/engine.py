@@ -1,0 +1,157 @@
+"""The engine: what a run needs next, and what happens when a cell commits. One place, both transports.
+
+The store decides progress (docs/design.md section 3): generation g is complete when every cell's
+commit marker is there. From that alone, `due` says what a run needs now: the missing cells of its
+first incomplete generation, its assembly, or nothing. When a cell commits, `committed` is the
+barrier: once the cell's generation is complete it prunes old checkpoints and returns what is due
+next. `run_cell` and `finish` do the work itself, under a lease, on whichever machine is asked.
+
+The two transports only carry that work: lpz.engine.local runs it in a process pool on this
+machine, lpz.engine.cluster sends it as Celery tasks (and supervises what was sent).
+
+`state` says where a run stands for `lpz status` and `lpz list`: finished, failed, cancelled,
+damaged, running, or stalled with the reason and the fix.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from lpz.engine.leases import Lease, assembly_lease, cell_lease, lapsed, lease_seconds, read_lease
+from lpz.errors import UserError
+from lpz.records import CellMetrics
+from lpz.runs import DamagedCheckpoint, DamagedResult, Run
+
+log = logging.getLogger("lpz")
+STALL_PERIODS = 6  # a run with no commit and no live lease for this many lease periods is stalled
+
+
+@dataclass(frozen=True)
+class Due:
+    """What a run needs now: the cells that compute generation+1 from generation, the assembly, or nothing."""
+    kind: Literal["cells", "assemble", "nothing"]
+    generation: int = 0
+    cells: tuple[int, ...] = ()
+
+
+def due(run: Run, complete: int | None = None) -> Due:
+    """From the store: what the run needs now. complete: its last complete generation, when known."""
+    if run.finished() or run.control():
+        return Due("nothing")
+    complete = run.last_complete_generation() if complete is None else complete
+    if complete >= run.generations:
+        return Due("assemble", complete)
+    done = run.committed_in(complete + 1)
+    return Due("cells", complete, tuple(c for c in run.grid.cells if c not in done))
+
+
+def committed(run: Run, generation: int) -> Due | None:
+    """The barrier, after a cell of generation committed: None while the generation is still filling;
+    once it is complete, its old checkpoints are pruned and what is due next is returned."""
+    if len(run.committed_in(generation)) < run.grid.size:
+        return None
+    run.prune(generation)
+    return due(run, complete=generation)
+
+
+def run_cell(run: Run, generation: int, cell: int, device: str = "cpu", task: str = "") -> CellMetrics:
+    """Compute and commit generation+1 of a cell, holding its lease while it works."""
+    from lpz.engine.work import compute_cell
+    if run.committed(generation + 1, cell):  # a duplicate: no lease, no work
+        try:
+            return run.metrics(generation + 1, cell)
+        except DamagedCheckpoint:
+            pass  # recomputed below
+    with Lease(run, cell_lease(run, generation + 1, cell), task=task):
+        return compute_cell(run, generation, cell, device)
+
+
+def finish(run: Run, device: str = "cpu", task: str = "") -> dict:
+    """Assemble the run's result (its final mixture), which marks it finished, and take it off the
+    active list; return the result."""
+    from lpz.engine.assemble import assemble
+    if not run.finished():
+        with Lease(run, assembly_lease(run), task=task):
+            assemble(run, device)
+    run.set_active(False)
+    return run.read_result()
+
+
+def fail(run: Run, error: BaseException, generation: int, cell: int, worker: str) -> None:
+    """Mark the run failed with a one-line reason; `lpz resume` clears it."""
+    message = f"{error}" if isinstance(error, UserError) else f"{error.__class__.__name__}: {error}"
+    run.set_control("failed", error=message.splitlines()[0][:500] if message else error.__class__.__name__,
+                    generation=generation, cell=cell, worker=worker)
+    run.set_active(False)
+
+
+def cancel(run: Run) -> None:
+    """No new cell of the run starts (those running finish); `lpz resume` continues it."""
+    run.set_control("cancelled")
+    run.set_active(False)
+
+
+# ------------------------------------------------------------------ where a run stands
+
+@dataclass
+class Standing:
+    state: Literal["finished", "failed", "cancelled", "damaged", "running", "stalled"]
+    reason: str = ""             # for failed, damaged and stalled: what happened and what to do
+    result: dict | None = None   # for finished: mixture.json
+    leases: dict[int, dict] = field(default_factory=dict)  # cell -> lease, in the generation in progress
+    last_activity: float | None = None  # the latest commit or lease renewal (seconds since the epoch)
+
+
+def standing(run: Run, now: float | None = None, check_result: bool = True) -> Standing:
+    """Where the run stands, from the store alone, reading only its last two generations' markers.
+    check_result: read the result's generators to check their checksum (a finished run)."""
+    if run.finished():
+        try:
+            result = run.checked_result()[0] if check_result else run.read_result()
+        except DamagedResult as e:
+            return Standing("damaged", str(e))
+        return Standing("finished", result=result)
+    control = run.control()
+    if control:
+        return Standing(control["state"], control.get("error", ""))
+    now = time.time() if now is None else now
+    complete = run.last_complete_generation()
+    leases = _leases(run, complete)
+    last = max([run.created, *_commit_times(run, complete), *(lease["renewed"] for lease in leases.values())])
+    period = max([lease_seconds(), *(lease.get("period", 0) for lease in leases.values())])
+    if any(not lapsed(lease, now) for lease in leases.values()) or now - last <= STALL_PERIODS * period:
+        return Standing("running", leases=leases, last_activity=last)
+    if run.executor == "cluster":
+        fix = (f"workers serving {run.store.url} send it again by themselves; if none runs, start one "
+               f"(`celery -A lpz worker -Q gpu`), or `lpz resume {run.id}`")
+    else:
+        fix = f"`lpz run --resume {run.id}` continues it"
+    return Standing("stalled", f"nothing has committed or held a lease for {now - last:.0f} s: {fix}",
+                    leases=leases, last_activity=last)
+
+
+def _commit_times(run: Run, complete: int) -> list[float]:
+    """When the cells of the last complete generation and of the one in progress committed."""
+    times = []
+    for g in (complete, complete + 1):
+        for cell in run.committed_in(g) if 1 <= g <= run.generations else ():
+            try:
+                times.append(run.metrics(g, cell).committed_at)
+            except Exception:  # damaged, or gone since the listing: no sign of life either way
+                continue
+    return times
+
+
+def _leases(run: Run, complete: int) -> dict[int, dict]:
+    """The leases held in the generation in progress (or on the assembly, as cell -1)."""
+    if complete >= run.generations:
+        lease = read_lease(run, assembly_lease(run))
+        return {-1: lease} if lease else {}
+    found = {}
+    for cell in run.files_in(complete + 1).get("lease.json", set()):
+        lease = read_lease(run, cell_lease(run, complete + 1, cell))
+        if lease is not None:
+            found[cell] = lease
+    return found
