@@ -29,7 +29,7 @@ from torch import nn
 from lpz.data.base import Dataset, data_dir
 from lpz.errors import UserError, first_sentence
 from lpz.files import sha256
-from lpz.scoring import Scorer
+from lpz.scoring.base import Scorer
 from lpz.scoring.cache import cached_arrays, write_atomically
 from lpz.scoring.frechet import Statistics, frechet_distance
 from lpz.algorithm.seeding import generator

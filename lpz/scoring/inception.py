@@ -303,7 +303,7 @@ SCORER_NAME = "inception-pool3"
 def inception_scorer(dataset, device: str = "cpu", weights: Path | None = None):
     """FID on InceptionV3 pool3 features against (up to 50,000 of) the real training images."""
     from lpz.data.base import data_dir
-    from lpz.scoring import Scorer
+    from lpz.scoring.base import Scorer
     from lpz.scoring.cache import cached_arrays
     from lpz.scoring.frechet import Statistics
     from lpz.algorithm.seeding import generator
