@@ -16,7 +16,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) -e '.[test]' tensorboard
-	@# The report's browser test needs Debian's chromium; without it that one test is skipped, and says so.
+	@# The report's browser test needs Debian's chromium; installed here, never in a test.
 	@command -v chromium >/dev/null || (apt-get install -y -q chromium >/dev/null 2>&1 || \
 	  (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) || \
 	  echo "chromium could not be installed: the report's headless-browser test will be skipped"
@@ -28,16 +28,16 @@ install-test: $(VENV)/.installed-test
 quickstart: install
 	$(BIN)/lpz run configs/quickstart.yml
 
-# Starts Redis and a SeaweedFS S3 server on loopback when they are not running,
-# runs the suite, and stops what it started.
+# Starts our own Redis and SeaweedFS S3 server on free loopback ports, runs the
+# suite, and stops them (a Redis or S3 server someone else runs is never touched).
 test: install-test
 	@set -e; infra/services.sh start; \
 	trap 'infra/services.sh stop' EXIT; \
 	. .services/env; $(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
-# Without the slow real-training tests.
+# Only the unit tests: no Celery workers, no browser, no long training.
 test-fast:
-	$(MAKE) test PYTEST_ARGS="-m 'not slow'"
+	$(MAKE) test PYTEST_ARGS="-m unit"
 
 services-start:
 	infra/services.sh start

@@ -29,14 +29,14 @@ def per_generation(run) -> dict:
     """Seconds per generation, I/O and messaging per task, from the committed metrics."""
     metrics = run.all_metrics()
     gens = sorted(metrics)
-    starts = [m["started_at"] for m in metrics[gens[0]].values()]
-    barrier = {g: max(m["committed_at"] for m in metrics[g].values()) for g in gens}
-    io = [m["seconds"]["io"] for g in gens for m in metrics[g].values()]
+    starts = [m.started_at for m in metrics[gens[0]].values()]
+    barrier = {g: max(m.committed_at for m in metrics[g].values()) for g in gens}
+    io = [m.seconds["io"] for g in gens for m in metrics[g].values()]
     # One worker runs one task at a time: the gap between a task's commit and the next one's start is
     # what it costs to get the next task to it (dispatch, broker, the task's own preamble).
-    tasks = sorted((m for g in gens for m in metrics[g].values()), key=lambda m: m["started_at"])
-    messaging = [b["started_at"] - a["committed_at"] for a, b in zip(tasks, tasks[1:])]
-    compute = [sum(v for k, v in m["seconds"].items() if k != "io") for g in gens for m in metrics[g].values()]
+    tasks = sorted((m for g in gens for m in metrics[g].values()), key=lambda m: m.started_at)
+    messaging = [b.started_at - a.committed_at for a, b in zip(tasks, tasks[1:])]
+    compute = [m.compute_seconds for g in gens for m in metrics[g].values()]
     return {"seconds_per_generation": (barrier[gens[-1]] - min(starts)) / len(gens),
             "io_per_task": statistics.fmean(io), "messaging_per_task": statistics.fmean(messaging),
             "compute_per_task": statistics.fmean(compute)}
@@ -54,20 +54,24 @@ def embedded(config, workdir: Path) -> dict:
 
 
 def celery_one_worker(config, workdir: Path) -> dict:
-    from lpz.engine.cluster import Cluster, check_broker
+    from lpz.celery import app
+    from lpz.engine.broker import check_broker
+    from lpz.engine.cluster import Cluster
     from lpz.runs import Run
     from lpz.store import open_store
 
     check_broker()
-    store = open_store(f"s3://lpz-bench-{uuid.uuid4().hex[:8]}")
+    store_url = f"s3://lpz-bench-{uuid.uuid4().hex[:8]}"
+    store = open_store(store_url)
     log = open(workdir / "worker.log", "w")
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "lpz", "worker", "-Q", "gpu", "-c", "1",
                                "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
-                              stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LPZ_DEVICE": "cpu"})
+                              stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, "LPZ_DEVICE": "cpu", "LPZ_STORE": store_url})
     try:
         time.sleep(8)  # let the worker import torch and connect before the clock starts
-        run = Run.create(store, config)
-        Cluster().submit(run)
+        run = Run.create(store, config, executor="cluster")
+        Cluster(app).submit(run)
         while not run.finished():
             if run.control():
                 raise SystemExit(f"the cluster run failed: {run.control()}")

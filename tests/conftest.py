@@ -73,3 +73,13 @@ def redis_url() -> str:
     if not url:
         pytest.fail("LPZ_TEST_REDIS_URL not set: run the suite with `make test`")
     return url
+
+
+SERVICE_MARKS = {"cluster", "browser", "slow"}
+
+
+def pytest_collection_modifyitems(items):
+    """Every test not marked cluster, browser or slow is a unit test (`make test-fast` runs those)."""
+    for item in items:
+        if not SERVICE_MARKS & {mark.name for mark in item.iter_markers()}:
+            item.add_marker(pytest.mark.unit)

@@ -14,6 +14,8 @@ from lpz.runs import Run
 from lpz.store import LocalStore, open_store
 from tests.helpers import lpz, one_line_error, tiny
 
+pytestmark = pytest.mark.cluster
+
 GENERATIONS = 3
 
 

@@ -15,6 +15,8 @@ from lpz.store import open_store
 from tests.helpers import lpz, one_line_error, tiny
 from tests.test_cluster import submit, write_config
 
+pytestmark = pytest.mark.cluster
+
 
 def wait_for_refusals(client: redis.Redis, run_id: str, count: int = 1, timeout: float = 60) -> list[dict]:
     deadline = time.time() + timeout

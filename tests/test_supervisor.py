@@ -3,6 +3,8 @@ import base64
 import json
 import time
 
+import pytest
+
 from lpz.config import validate
 from lpz.engine import engine
 from lpz.engine.local import run_local
@@ -10,6 +12,8 @@ from lpz.engine.leases import assembly_lease, cell_lease
 from lpz.runs import Run
 from lpz.store import LocalStore
 from tests.helpers import tiny
+
+pytestmark = pytest.mark.cluster
 
 
 def queued(broker) -> list[tuple[str, dict]]:
