@@ -83,3 +83,22 @@ def one_line_error(code: int, stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "Traceback" not in stderr, f"exit {code}:\n{stderr[-3000:]}"
     return lines[0]
+
+
+def lpz_here(*args, env: dict | None = None) -> tuple[int, str, str]:
+    """Run the `lpz` command line in this process (its real entry point, its error handling); return
+    (exit code, stdout, stderr). For the checks where a new interpreter adds only seconds."""
+    import contextlib
+    import io
+    from unittest import mock
+
+    from lpz.cli import entry
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            mock.patch.object(sys, "argv", ["lpz", *map(str, args)]), mock.patch.dict(os.environ, env or {}):
+        try:
+            entry()
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 0
+    return code, out.getvalue(), err.getvalue()

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.helpers import lpz, tiny
+from tests.helpers import lpz, lpz_here, one_line_error, tiny
 
 
 def write_config(path: Path, **overrides) -> Path:
@@ -70,10 +70,8 @@ def test_same_sample_seed_gives_the_same_samples(tmp_path):
 ])
 def test_status_and_sample_reject_bad_ids_in_one_line(tmp_path, bad_id, message):
     for command in ("status", "sample"):
-        result = lpz(command, bad_id, "--store", tmp_path, check=False)
-        assert result.returncode == 2
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+        code, _, stderr = lpz_here(command, bad_id, "--store", tmp_path)
+        assert message in one_line_error(code, stderr)
 
 
 def test_ctrl_c_stops_at_a_cell_boundary_and_resume_gives_the_same_bytes(tmp_path):
@@ -120,10 +118,9 @@ def test_sampling_a_run_that_has_not_finished_says_so(tmp_path):
     store = LocalStore(tmp_path)
     run = Run.create(store, validate(tiny()), run_id="half-done")
     compute_cell(run, 0, 0)  # one cell of generation 1
-    result = lpz("sample", "half-done", "--store", tmp_path, check=False)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+    code, _, stderr = lpz_here("sample", "half-done", "--store", tmp_path)
+    assert one_line_error(code, stderr) == (
         "error: run half-done has not finished (generation 0 of 2 complete); sample it once it has, "
-        "or see `lpz status half-done`"]
-    status = lpz("status", "half-done", "--store", tmp_path)
-    assert "1/4 cells of the next" in status.stdout
+        "or see `lpz status half-done`")
+    code, stdout, _ = lpz_here("status", "half-done", "--store", tmp_path)
+    assert code == 0 and "1/4 cells of the next" in stdout

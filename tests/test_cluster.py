@@ -205,3 +205,16 @@ def test_messages_are_json_and_show_run_generation_and_cell_to_monitors(s3_bucke
     assert headers["kwargsrepr"] == "run=shown generation=3 cell=1"
     args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
     assert kwargs == {"store": store.url, "run_id": "shown", "generation": 2, "cell": 1}
+
+
+def test_cluster_runs_keep_the_checkpoints_of_the_last_keep_generations(tmp_path, cluster_env, start_workers,
+                                                                         s3_bucket):
+    start_workers(2)
+    config = write_config(tmp_path / "tiny.yml", **{"trainer.generations": 5, "general.keep_generations": 2})
+    run = wait_until_ended(f"s3://{s3_bucket}", submit(config, f"s3://{s3_bucket}", cluster_env))
+    assert run.finished()
+    kept = {found[0] for key in run.store.list(run.key("gen") + "/")
+            if (found := run.cell_file(key)) and found[2] == "state.pt"}
+    assert kept == {4, 5}
+    assert set(run.committed_cells()) == {1, 2, 3, 4, 5}
+    assert run.store.list("active/") == []  # off the active list once finished

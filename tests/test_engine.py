@@ -1,0 +1,90 @@
+"""The engine: what is due, the barrier and pruning, and where a run stands (`lpz list`, `lpz status`)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from lpz.config import validate
+from lpz.engine import engine
+from lpz.engine.leases import Lease, cell_lease
+from lpz.engine.local import run_local
+from lpz.engine.work import compute_cell
+from lpz.runs import Run
+from lpz.store import LocalStore
+from tests.helpers import lpz_here, tiny
+
+
+def checkpoint_generations(run: Run) -> set[int]:
+    return {found[0] for key in run.store.list(run.key("gen") + "/")
+            if (found := run.cell_file(key)) and found[2] == "state.pt"}
+
+
+def marker_generations(run: Run) -> set[int]:
+    return set(run.committed_cells())
+
+
+def test_local_runs_keep_the_checkpoints_of_the_last_keep_generations(tmp_path):
+    run = Run.create(LocalStore(tmp_path), validate(tiny(**{"trainer.generations": 5,
+                                                            "general.keep_generations": 2})), run_id="pruned")
+    run_local(run, workers=1)
+    assert checkpoint_generations(run) == {4, 5}
+    assert marker_generations(run) == {1, 2, 3, 4, 5}  # markers stay, for status and reports
+
+
+def test_what_is_due_follows_the_commits(tmp_path):
+    run = Run.create(LocalStore(tmp_path), validate(tiny()), run_id="due")
+    assert engine.due(run) == engine.Due("cells", 0, (0, 1, 2, 3))
+    compute_cell(run, 0, 2)
+    assert engine.due(run) == engine.Due("cells", 0, (0, 1, 3))
+    assert engine.committed(run, 1) is None  # the barrier has not fallen
+    for cell in (0, 1, 3):
+        compute_cell(run, 0, cell)
+    assert engine.committed(run, 1) == engine.Due("cells", 1, (0, 1, 2, 3))
+    for cell in range(4):
+        compute_cell(run, 1, cell)
+    assert engine.committed(run, 2) == engine.Due("assemble", 2)
+    engine.finish(run)
+    assert engine.due(run) == engine.Due("nothing")
+
+
+def age(run: Run, seconds: float) -> None:
+    """Make the run look created seconds ago (as if everything since had stopped)."""
+    info = run.store.get_json(run.key("run.json"))
+    info["created"] = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - seconds))
+    run.store.put_json(run.key("run.json"), info)
+
+
+def test_lpz_list_and_status_say_where_each_run_stands(tmp_path):
+    store = LocalStore(tmp_path)
+    make = lambda run_id, executor="local": Run.create(store, validate(tiny()), run_id=run_id, executor=executor)
+    run_local(make("a-finished"), workers=1)
+    engine.fail(make("b-failed", "cluster"), ValueError("the data went away"), 1, 2, "w1")
+    engine.cancel(make("c-cancelled", "cluster"))
+    running = make("d-running", "cluster")
+    age(running, 3600)
+    stalled_cluster = make("e-stalled", "cluster")
+    age(stalled_cluster, 3600)
+    stalled_local = make("f-stopped")
+    compute_cell(stalled_local, 0, 0)
+    age(stalled_local, 3600)
+    metrics = json.loads(Path(store.root, stalled_local.cell_key(1, 0, "metrics.json")).read_text())
+    metrics["committed_at"] = time.time() - 3600
+    store.put_json(stalled_local.cell_key(1, 0, "metrics.json"), metrics)
+
+    with Lease(running, cell_lease(running, 1, 0), period=30):  # a worker on it, long after its start
+        code, out, _ = lpz_here("list", "--store", tmp_path)
+        running_status = lpz_here("status", "d-running", "--store", tmp_path)[1]
+    assert code == 0
+    states = {line.split()[0]: line.split()[-1] for line in out.splitlines()[1:]}
+    assert states == {"a-finished": "finished", "b-failed": "failed", "c-cancelled": "cancelled",
+                      "d-running": "running", "e-stalled": "stalled", "f-stopped": "stalled"}
+    assert "running:" in running_status
+
+    cluster_status = lpz_here("status", "e-stalled", "--store", tmp_path)[1]
+    assert "stalled:" in cluster_status and "nothing has committed or held a lease for" in cluster_status
+    assert "celery -A lpz worker -Q gpu" in cluster_status and "lpz resume e-stalled" in cluster_status
+    local_status = lpz_here("status", "f-stopped", "--store", tmp_path)[1]
+    assert "stalled:" in local_status and "lpz run --resume f-stopped" in local_status
+    failed = lpz_here("status", "b-failed", "--store", tmp_path)[1]
+    assert "the data went away" in failed
