@@ -68,6 +68,7 @@ class Cluster:
     def __init__(self, app, client=None):
         self.app = app
         self.redis = client or redis_client()
+        self.complete: dict[str, int] = {}  # run id -> a generation seen complete: supervisors list from there
 
     # ---------------------------------------------------------------- sending work
 
@@ -146,11 +147,13 @@ class Cluster:
         if run.finished() or run.control():
             run.set_active(False)
             return []
-        work = engine.due(run)
+        complete = run.last_complete_generation(known=self.complete.get(run.id, 0))
+        self.complete[run.id] = complete
+        work = engine.due(run, complete)
         lost = self._lapsed(run, work, now)
         if lost:
             return self.send(run, replace(work, cells=tuple(c for c in lost if c >= 0)), again=True)
-        if engine.standing(run, now=now).state == "stalled" and not self.queued(run.id):
+        if engine.standing(run, now=now, complete=complete).state == "stalled" and not self.queued(run.id):
             log.warning("run %s: stalled with none of its tasks queued; sending what is due again", run.id)
             return self.send(run, work, again=True)
         return self.send(run, work)  # due but never sent: its sender died between the commit and the send

@@ -104,9 +104,10 @@ class Standing:
     last_activity: float | None = None  # the latest commit or lease renewal (seconds since the epoch)
 
 
-def standing(run: Run, now: float | None = None, check_result: bool = True) -> Standing:
+def standing(run: Run, now: float | None = None, check_result: bool = True, complete: int | None = None) -> Standing:
     """Where the run stands, from the store alone, reading only its last two generations' markers.
-    check_result: read the result's generators to check their checksum (a finished run)."""
+    check_result: read the result's generators to check their checksum (a finished run); complete: the
+    last complete generation, when the caller knows it."""
     if run.finished():
         try:
             result = run.checked_result()[0] if check_result else run.read_result()
@@ -117,7 +118,7 @@ def standing(run: Run, now: float | None = None, check_result: bool = True) -> S
     if control:
         return Standing(control["state"], control.get("error", ""))
     now = time.time() if now is None else now
-    complete = run.last_complete_generation()
+    complete = run.last_complete_generation() if complete is None else complete
     leases = _leases(run, complete)
     last = max([run.created, *_commit_times(run, complete), *(lease["renewed"] for lease in leases.values())])
     period = max([lease_seconds(), *(lease.get("period", 0) for lease in leases.values())])

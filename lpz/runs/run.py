@@ -187,7 +187,14 @@ class Run:
         """The cells whose given generation is committed, from a listing of that generation alone."""
         return self.files_in(generation).get(keys.MARKER, set())
 
-    def last_complete_generation(self, committed: dict[int, set[int]] | None = None) -> int:
+    def last_complete_generation(self, committed: dict[int, set[int]] | None = None, known: int = 0) -> int:
+        """The last generation every cell has committed. known: one known to be complete (a hint, checked):
+        then only the generations after it are listed, one at a time, instead of the whole run."""
+        if known and committed is None and len(self.committed_in(known)) == self.grid.size:
+            g = known
+            while g < self.generations and len(self.committed_in(g + 1)) == self.grid.size:
+                g += 1
+            return g
         committed = self.committed_cells() if committed is None else committed
         g = 0
         while len(committed.get(g + 1, ())) == self.grid.size:
