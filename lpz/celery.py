@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 
+import redis
 from celery import Celery, signals
+from kombu.transport import redis as kombu_redis
 
 from lpz.devices import default_concurrency, worker_device
 from lpz.engine.broker import QUEUE, broker_url
@@ -43,6 +45,28 @@ app.conf.update(
 
 log = logging.getLogger("lpz")
 process_device = {"device": "cpu"}
+
+
+class _BrokerLossSafeQoS(kombu_redis.QoS):
+    """kombu's Redis QoS, surviving the loss of the broker with tasks in flight.
+
+    When the connection to Redis drops, Celery (5.7) collects the connection and then closes it, and
+    closing tries to put the messages in flight back into the queue through the connection it has
+    just collected: an AttributeError that kills the whole worker ("Unrecoverable error"). Those
+    messages are still in Redis's set of unacknowledged messages (or were lost with Redis itself), and
+    lpz resends lost work by itself (lpz/engine/cluster.py), so here the worker gives up putting them
+    back and lives on to reconnect."""
+
+    def restore_unacked(self, client=None):
+        try:
+            super().restore_unacked(client)
+        except (AttributeError, redis.ConnectionError, redis.TimeoutError) as e:
+            log.warning("could not put %d messages in flight back in the queue (%s): lpz sends lost work "
+                        "again by itself", len(self._delivered), e.__class__.__name__)
+            self._delivered.clear()
+
+
+kombu_redis.Channel.QoS = _BrokerLossSafeQoS
 
 
 @signals.worker_process_init.connect

@@ -106,3 +106,19 @@ def test_a_stalled_run_with_tasks_waiting_in_the_queue_is_left_alone(tmp_path, c
     assert len(queued(cluster.redis)) == 4
     assert cluster.supervise(run, now=time.time() + 3600) == []
     assert len(queued(cluster.redis)) == 4
+
+
+def test_a_worker_that_loses_the_broker_with_tasks_in_flight_lives_on(redis_url):
+    """Celery closes a lost broker connection after collecting it; putting the messages in flight back
+    then fails on the collected connection, which must not kill the worker (lpz resends lost work)."""
+    import kombu
+    from kombu.transport import redis as kombu_redis
+
+    import lpz.celery  # noqa: F401  (installs lpz's QoS)
+    with kombu.Connection(f"{redis_url}/11") as connection:
+        channel = connection.channel()
+        assert isinstance(channel.qos, kombu_redis.Channel.QoS) and channel.qos.__class__.__module__ == "lpz.celery"
+        channel.qos._delivered["tag-1"] = object()  # a message in flight
+        connection.collect()                        # what Celery does first when the broker is lost
+        channel.qos.restore_unacked()               # then closing restores: the collected connection fails
+        assert not channel.qos._delivered
