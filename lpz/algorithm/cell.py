@@ -84,20 +84,39 @@ def _aggregate(values: torch.Tensor, mode: str) -> float:
     return float(values.mean())
 
 
-@torch.no_grad()
-def evaluate(generators, discriminators, real, z, loss: str, mode: str) -> tuple[list[float], list[float]]:
-    """Fitness of every generator against every discriminator and back; lower is fitter."""
-    kind = losses.fitness_kind(loss)
-    fakes = [g(z) for g in generators]
-    g_losses = torch.empty(len(generators), len(discriminators))
-    d_losses = torch.empty(len(discriminators), len(generators))
-    for k, d in enumerate(discriminators):
-        real_logits = d(real)
-        for j, fake in enumerate(fakes):
-            fake_logits = d(fake)
-            g_losses[j, k] = losses.generator_loss(kind, fake_logits)
-            d_losses[k, j] = losses.discriminator_loss(kind, real_logits, fake_logits)
-    return ([_aggregate(row, mode) for row in g_losses], [_aggregate(row, mode) for row in d_losses])
+class Bouts:
+    """The losses of generators against discriminators on one fixed draw of real samples and noise.
+
+    Networks join in rounds; each new one plays every network of the other kind, and a pair that has
+    played is never played again (replacement re-evaluates the neighbourhood with the trained copies
+    added: only the copies' bouts are new). Lower is fitter."""
+
+    def __init__(self, real: torch.Tensor, z: torch.Tensor, loss: str):
+        self.real, self.z, self.kind = real, z, losses.fitness_kind(loss)
+        self.fakes: list[torch.Tensor] = []
+        self.discriminators: list[torch.nn.Module] = []
+        self.real_logits: list[torch.Tensor] = []
+        self.g_losses: dict[tuple[int, int], torch.Tensor] = {}  # (generator, discriminator) -> loss
+        self.d_losses: dict[tuple[int, int], torch.Tensor] = {}
+
+    @torch.no_grad()
+    def join(self, generators=(), discriminators=()) -> None:
+        self.fakes += [g(self.z) for g in generators]
+        for d in discriminators:
+            self.discriminators.append(d)
+            self.real_logits.append(d(self.real))
+        for k, d in enumerate(self.discriminators):
+            for j, fake in enumerate(self.fakes):
+                if (j, k) not in self.g_losses:
+                    fake_logits = d(fake)
+                    self.g_losses[j, k] = losses.generator_loss(self.kind, fake_logits)
+                    self.d_losses[j, k] = losses.discriminator_loss(self.kind, self.real_logits[k], fake_logits)
+
+    def fitness(self, mode: str) -> tuple[list[float], list[float]]:
+        """Every generator's loss against all discriminators, and back, aggregated by mode."""
+        g, d = range(len(self.fakes)), range(len(self.discriminators))
+        return ([_aggregate(torch.stack([self.g_losses[j, k] for k in d]), mode) for j in g],
+                [_aggregate(torch.stack([self.d_losses[j, k] for j in g]), mode) for k in d])
 
 
 def _adopt(individual: Individual, own: bool, local: Individual, migrant_adam: str) -> Individual:
@@ -270,7 +289,9 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         pick = share[torch.randint(len(share), (n_fit,), generator=generator(seed, cell, generation, "fitness"))]
         real_fit = dataset.samples(pick).to(device)
         z_fit = nets_g[0].latent(n_fit, generator(seed, cell, generation, "fitness-noise"))
-        fit_g, fit_d = evaluate(nets_g, nets_d, real_fit, z_fit, loss, p.fitness.fitness_mode)
+        bouts = Bouts(real_fit, z_fit, loss)
+        bouts.join(nets_g, nets_d)
+        fit_g, fit_d = bouts.fitness(p.fitness.fitness_mode)
         all_g = [replace(ind, fitness=f) for ind, f in zip(all_g, fit_g)]
         all_d = [replace(ind, fitness=f) for ind, f in zip(all_d, fit_d)]
 
@@ -285,12 +306,10 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         else:  # train the own population, against the whole neighbourhood
             pick_g = [i for i, mine in enumerate(is_own_g) if mine]
             pick_d = [i for i, mine in enumerate(is_own_d) if mine]
-        trainee_g = [Trainee(_adopt(all_g[i], is_own_g[i], own.generators[k], p.migrant_adam), net)
-                     for k, (i, net) in enumerate(zip(pick_g, _modules(config, shape, [all_g[i] for i in pick_g],
-                                                                       "g", device)))]
-        trainee_d = [Trainee(_adopt(all_d[i], is_own_d[i], own.discriminators[k], p.migrant_adam), net)
-                     for k, (i, net) in enumerate(zip(pick_d, _modules(config, shape, [all_d[i] for i in pick_d],
-                                                                       "d", device)))]
+        trainee_g = [Trainee(_adopt(all_g[i], is_own_g[i], own.generators[k], p.migrant_adam),
+                             copy.deepcopy(nets_g[i])) for k, i in enumerate(pick_g)]
+        trainee_d = [Trainee(_adopt(all_d[i], is_own_d[i], own.discriminators[k], p.migrant_adam),
+                             copy.deepcopy(nets_d[i])) for k, i in enumerate(pick_d)]
         if loss == "mustangs":
             draw = generator(seed, cell, generation, "mustangs")
             g_losses = [losses.BASE_LOSSES[int(torch.randint(3, (1,), generator=draw))] for _ in trainee_g]
@@ -318,8 +337,9 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
     #    where it is fitter. Against the opponents at g alone, an old pair that has settled
     #    against each other can never be displaced. Without selection the trained copies take over.
     with timer.phase("replacement"):
-        fit_g, fit_d = evaluate(nets_g + [t.net for t in trainee_g], nets_d + [t.net for t in trainee_d],
-                                real_fit, z_fit, loss, p.fitness.fitness_mode)
+        bouts.join([t.net for t in trainee_g], [t.net for t in trainee_d])
+        fit_g, fit_d = bouts.fitness(p.fitness.fitness_mode)
+        nets_g = nets_g + [t.net for t in trainee_g]  # the module of each of all_g below
         all_g = [replace(ind, fitness=f) for ind, f in zip(all_g + trained_g, fit_g)]
         all_d = [replace(ind, fitness=f) for ind, f in zip(all_d + trained_d, fit_d)]
         local_g, trained_g = [i for i, mine in zip(all_g, is_own_g) if mine], all_g[len(is_own_g):]
@@ -336,18 +356,25 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         best = [min(generators, key=lambda i: i.fitness)] + [
             min((ind for ind, c in zip(all_g, owner_g) if c == other), key=lambda i: i.fitness)
             for other in hood[1:]]
-        best_nets = _modules(config, shape, best, "g", device)
+        best_nets = [nets_g[next(j for j, ind in enumerate(all_g) if ind is b)] for b in best]
         weights, score, accepted, details = own.mixture_weights, None, False, {}
         if scorer is not None:
             z_score = best_nets[0].latent(config.score.score_sample_size,
                                           generator(seed, cell, generation, "score-noise"))
-            score_of = lambda w: scorer.score(mixture.sample(best_nets, w, z_score))
+            drawn: dict[tuple, torch.Tensor] = {}  # the samples each weighting was scored on
+
+            def score_of(w: list[float]) -> float:
+                drawn[tuple(w)] = mixture.sample(best_nets, w, z_score)
+                return scorer.score(drawn[tuple(w)])
+
             if len(hood) > 1 and p.mixture_sigma > 0:
                 weights, score, accepted = mixture.one_plus_one(
                     list(weights), p.mixture_sigma, score_of, generator(seed, cell, generation, "mixture"))
             else:
                 score = score_of(weights)
-            details = scorer.details(best_nets, weights, generator(seed, cell, generation, "details-noise"))
+            # The further numbers (modes covered, TVD) on the samples the kept weights were scored on.
+            details = scorer.details(best_nets, weights, generator(seed, cell, generation, "details-noise"),
+                                     drawn=drawn[tuple(weights)])
 
     # Now and then, samples of the mixture for a picture (the caller draws it: no rendering here).
     preview = None

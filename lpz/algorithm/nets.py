@@ -135,6 +135,6 @@ def parameter_shapes(network, sample_shape: tuple, role: str) -> dict[str, tuple
 
 def loaded(network, sample_shape: tuple, weights: dict, role: str, device: str = "cpu") -> nn.Module:
     """A generator (role "g") or discriminator ("d") holding the given weights, on device."""
-    net = build(network, sample_shape, device=device)[0 if role == "g" else 1]
+    net = _on_meta(network, sample_shape)[0 if role == "g" else 1].to_empty(device=device)
     net.load_state_dict(weights)
     return net

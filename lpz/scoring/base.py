@@ -23,9 +23,11 @@ class Scorer:
         """FID of samples (on any device) against the real data; lower is better."""
         return frechet_distance(Statistics.of(self.features(samples.cpu()).cpu()), self.real)
 
-    def details(self, generators, weights, gen: torch.Generator) -> dict:
-        """The further numbers of a mixture, on a fresh draw of extra_samples samples."""
+    def details(self, generators, weights, gen: torch.Generator, drawn: torch.Tensor | None = None) -> dict:
+        """The further numbers of a mixture: on samples already drawn from it when they are as many as
+        extra_samples, else on a fresh draw of that many."""
         if self.extra is None:
             return {}
-        z = generators[0].latent(self.extra_samples, gen)
-        return self.extra(mixture.sample(generators, weights, z).cpu())
+        if drawn is None or len(drawn) != self.extra_samples:
+            drawn = mixture.sample(generators, weights, generators[0].latent(self.extra_samples, gen))
+        return self.extra(drawn.cpu())
