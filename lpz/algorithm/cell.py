@@ -361,11 +361,13 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         if scorer is not None:
             z_score = best_nets[0].latent(config.score.score_sample_size,
                                           generator(seed, cell, generation, "score-noise"))
-            drawn: dict[tuple, torch.Tensor] = {}  # the samples each weighting was scored on
+            drawn: dict[tuple, tuple] = {}  # weighting -> the samples it was scored on, and their features
 
             def score_of(w: list[float]) -> float:
-                drawn[tuple(w)] = mixture.sample(best_nets, w, z_score)
-                return scorer.score(drawn[tuple(w)])
+                samples = mixture.sample(best_nets, w, z_score)
+                score, features = scorer.measure(samples)
+                drawn[tuple(w)] = samples, features
+                return score
 
             if len(hood) > 1 and p.mixture_sigma > 0:
                 weights, score, accepted = mixture.one_plus_one(

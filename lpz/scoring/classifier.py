@@ -218,10 +218,12 @@ def classifier_scorer(dataset: Dataset) -> Scorer:
     net, info = load_classifier(path)
     real, real_frequencies = real_statistics(dataset, net, info["sha256"])
 
-    def class_tvd(samples: torch.Tensor) -> dict:
-        return {"tvd": tvd(class_frequencies(logits(net, samples)), real_frequencies)}
+    def tvd_of_logits(sample_logits: torch.Tensor) -> dict:
+        return {"tvd": tvd(class_frequencies(sample_logits), real_frequencies)}
 
-    return Scorer(SCORER_NAME, lambda samples: logits(net, samples), real, class_tvd, extra_samples=0)
+    return Scorer(SCORER_NAME, lambda samples: logits(net, samples), real,
+                  lambda samples: tvd_of_logits(logits(net, samples)), extra_samples=0,
+                  extra_of_features=tvd_of_logits)
 
 
 def real_statistics(dataset: Dataset, net: MNISTCnn, weights_sha256: str) -> tuple[Statistics, np.ndarray]:
