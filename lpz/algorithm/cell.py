@@ -169,7 +169,7 @@ class Trainee:
         if individual.adam is not None:
             self.optimizer.load_state_dict(individual.adam)
         self.set_lr(individual.lr)
-        self.loss_sum, self.steps = 0.0, 0
+        self.loss_sum, self.steps = None, 0  # summed on the network's device: no sync per step
 
     def set_lr(self, lr: float):
         self.individual.lr = lr
@@ -180,7 +180,8 @@ class Trainee:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward(inputs=list(self.net.parameters()))
         self.optimizer.step()
-        self.loss_sum += loss.item()
+        step_loss = loss.detach().double()
+        self.loss_sum = step_loss if self.loss_sum is None else self.loss_sum + step_loss
         self.steps += 1
 
     def finish(self, cell: int, generation: int) -> Individual:
@@ -192,7 +193,7 @@ class Trainee:
 
     @property
     def mean_loss(self) -> float | None:
-        return self.loss_sum / self.steps if self.steps else None
+        return float(self.loss_sum) / self.steps if self.steps else None
 
 
 def cell_share(config, cell: int, n_data: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from lpz.devices import worker_device
 from lpz.engine import engine
 from lpz.errors import UserError
 from lpz.records import CellMetrics
@@ -61,7 +62,12 @@ def _ignore_ctrl_c():
 
 
 def _job(store_url: str, run_id: str, generation: int, cell: int) -> tuple[int, CellMetrics]:
-    return cell, engine.run_cell(Run.open(open_store(store_url), run_id), generation, cell)
+    return cell, engine.run_cell(Run.open(open_store(store_url), run_id), generation, cell, cell_device(cell))
+
+
+def cell_device(cell: int) -> str:
+    """Where a cell trains on this machine: LPZ_DEVICE, else GPU cell mod the GPUs, else the CPU."""
+    return worker_device(cell)
 
 
 def default_workers(cells: int) -> int:
@@ -95,7 +101,7 @@ def run_local(run: Run, workers: int | None = None, order: str = "forward",
                 if stop.requested:
                     raise Interrupted(run.id, work.generation + 1)
                 work = engine.committed(run, work.generation + 1) or engine.due(run)
-            return engine.finish(run)
+            return engine.finish(run, cell_device(0))
     except KeyboardInterrupt:  # the second Ctrl-C: abort the cells in flight too
         for process in multiprocessing.active_children():
             process.terminate()
@@ -111,7 +117,7 @@ def _run_cells(pool, workers: int, run: Run, generation: int, cells: list[int], 
         for cell in cells:
             if stop.requested:
                 return
-            yield cell, engine.run_cell(run, generation, cell)
+            yield cell, engine.run_cell(run, generation, cell, cell_device(cell))
         return
     waiting = list(cells)
     running: set[Future] = set()
