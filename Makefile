@@ -35,9 +35,9 @@ test: install-test
 	trap 'infra/services.sh stop' EXIT; \
 	. .services/env; $(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
-# Only the unit tests: no Celery workers, no browser, no long training.
-test-fast:
-	$(MAKE) test PYTEST_ARGS="-m unit"
+# Only the unit tests: no services, no browser, no long training.
+test-fast: install-test
+	$(BIN)/python -m pytest -ra -m unit
 
 services-start:
 	infra/services.sh start

@@ -76,10 +76,14 @@ def redis_url() -> str:
 
 
 SERVICE_MARKS = {"cluster", "browser", "slow"}
+SERVICE_FIXTURES = {"s3_settings", "redis_url"}  # what the suite's Redis and S3 server give
 
 
 def pytest_collection_modifyitems(items):
-    """Every test not marked cluster, browser or slow is a unit test (`make test-fast` runs those)."""
+    """A test that uses the services is a cluster test; every test not marked cluster, browser or slow
+    is a unit test (`make test-fast` runs those, and they need no service)."""
     for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
         if not SERVICE_MARKS & {mark.name for mark in item.iter_markers()}:
             item.add_marker(pytest.mark.unit)
