@@ -200,23 +200,19 @@ def status(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz
 
 
 def _status_reader(the_run):
-    """A function that reads the run's status from the store; for a cluster run also, from the broker
-    when it answers, why workers refused its tasks."""
+    """A function that reads the run's status from the store; for a cluster run in progress also, from
+    the broker when it answers, why workers refused its tasks (the broker is looked up only then)."""
     from lpz.views.status import run_status
-    broker = None
-    if the_run.info.get("executor") == "cluster":
-        try:
-            from lpz.engine.broker import redis_client
-            broker = redis_client()
-        except Exception:
-            broker = None
+    broker = {}
 
     def read() -> dict:
         info = run_status(the_run)
-        if broker is not None and info["state"] in ("running", "stalled"):
-            from lpz.engine.cluster import refusals
+        if the_run.executor == "cluster" and info["state"] in ("running", "stalled"):
             try:
-                info["refused"] = refusals(broker, the_run.id)
+                from lpz.engine.broker import redis_client
+                from lpz.engine.cluster import refusals
+                broker.setdefault("client", redis_client(timeout=3))
+                info["refused"] = refusals(broker["client"], the_run.id)
             except Exception:  # the broker does not answer from here: the store's view is all there is
                 pass
         return info
