@@ -156,8 +156,11 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for grid in map(int, args.grids.split(",")):
-            config = load_config(args.config, {"trainer.generations": args.generations,
-                                               "dataloader.n_batches": args.batches, "grid.rows": grid})
+            overrides = {"trainer.generations": args.generations, "dataloader.n_batches": args.batches,
+                         "grid.rows": grid}
+            if grid == 1:  # a neighbourhood of one: tournaments of one
+                overrides["trainer.params.tournament_size"] = 1
+            config = load_config(args.config, overrides)
             data_path = f"{tmp}/data.npy"
             np.save(data_path, load_dataset(config.dataloader, config.general.seed).stored.numpy())
             for workers in map(int, args.workers.split(",")):
