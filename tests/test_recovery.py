@@ -74,31 +74,34 @@ def reference(tmp_path: Path, config: Path) -> dict[int, bytes]:
     return final_states(run)
 
 
-def test_a_store_down_for_a_minute_at_a_generation_start_does_not_stall_the_run(tmp_path, own_cluster, monkeypatch):
-    env, broker, s3, workers = own_cluster
+def submitted_and_into_generation_2(tmp_path: Path, env: dict, s3: OwnS3, monkeypatch) -> tuple[Run, Path]:
     for name, value in s3.env.items():
         monkeypatch.setenv(name, value)
     run_id, config = submit(tmp_path, env)
     run = Run.open(open_store("s3://lpz-recovery"), run_id)
     wait_for(lambda: generation_started(run, 2), 120, "generation 2 starting")
-    s3.kill()
-    time.sleep(60)
-    s3.start()
+    return run, config
+
+
+def finishes_by_itself_with_the_bytes_of_lpz_run(run: Run, tmp_path: Path, config: Path) -> None:
     wait_for(run.finished, 300, "the run finishing by itself")
     assert not run.control()
     assert final_states(run) == reference(tmp_path, config)
+
+
+def test_a_store_down_for_a_minute_at_a_generation_start_does_not_stall_the_run(tmp_path, own_cluster, monkeypatch):
+    env, broker, s3, workers = own_cluster
+    run, config = submitted_and_into_generation_2(tmp_path, env, s3, monkeypatch)
+    s3.kill()
+    time.sleep(60)
+    s3.start()
+    finishes_by_itself_with_the_bytes_of_lpz_run(run, tmp_path, config)
 
 
 def test_a_broker_restarted_without_its_data_does_not_stall_the_run(tmp_path, own_cluster, monkeypatch):
     env, broker, s3, workers = own_cluster
-    for name, value in s3.env.items():
-        monkeypatch.setenv(name, value)
-    run_id, config = submit(tmp_path, env)
-    run = Run.open(open_store("s3://lpz-recovery"), run_id)
-    wait_for(lambda: generation_started(run, 2), 120, "generation 2 starting")
+    run, config = submitted_and_into_generation_2(tmp_path, env, s3, monkeypatch)
     broker.kill(lose_data=True)  # the queue, the sent flags, everything in Redis: gone
     time.sleep(3)
     broker.start()
-    wait_for(run.finished, 300, "the run finishing by itself")
-    assert not run.control()
-    assert final_states(run) == reference(tmp_path, config)
+    finishes_by_itself_with_the_bytes_of_lpz_run(run, tmp_path, config)

@@ -22,7 +22,7 @@ from typing import Literal
 from lpz.engine.leases import Lease, assembly_lease, cell_lease, lapsed, lease_seconds, read_lease
 from lpz.errors import UserError
 from lpz.records import CellMetrics
-from lpz.runs import DamagedCheckpoint, DamagedResult, Run
+from lpz.runs import DamagedResult, Run
 
 log = logging.getLogger("lpz")
 STALL_PERIODS = 6  # a run with no commit and no live lease for this many lease periods is stalled
@@ -57,13 +57,9 @@ def committed(run: Run, generation: int) -> Due | None:
 
 
 def run_cell(run: Run, generation: int, cell: int, device: str = "cpu", task: str = "") -> CellMetrics:
-    """Compute and commit generation+1 of a cell, holding its lease while it works."""
+    """Compute and commit generation+1 of a cell, holding its lease while it works (a duplicate finds
+    it committed and returns at once)."""
     from lpz.engine.work import compute_cell
-    if run.committed(generation + 1, cell):  # a duplicate: no lease, no work
-        try:
-            return run.metrics(generation + 1, cell)
-        except DamagedCheckpoint:
-            pass  # recomputed below
     with Lease(run, cell_lease(run, generation + 1, cell), task=task):
         return compute_cell(run, generation, cell, device)
 
