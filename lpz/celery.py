@@ -1,6 +1,7 @@
 """The Celery app: `celery -A lpz worker -Q gpu` finds it here.
 
-Broker and result backend: LPZ_BROKER_URL (default redis://localhost:6379/0).
+Broker: LPZ_BROKER_URL (default redis://localhost:6379/0); no result backend unless LPZ_RESULT_BACKEND
+names one (results live in the store).
 Messages are JSON only (pickle is refused both ways) and carry ids, never
 tensors. Tasks are acknowledged late and re-queued when their worker process
 dies; each worker process takes one task at a time (prefetch 1), and a
@@ -23,7 +24,8 @@ BROKER_URL = broker_url()
 # dead worker's leases lapse in seconds and the supervisor sends its cells again), so it is long.
 VISIBILITY_TIMEOUT = int(os.environ.get("LPZ_VISIBILITY_TIMEOUT", str(6 * 3600)))
 
-app = Celery("lpz", broker=BROKER_URL, backend=os.environ.get("LPZ_RESULT_BACKEND", BROKER_URL),
+# No result backend by default: results live in the store, and nobody waits on a task's return value.
+app = Celery("lpz", broker=BROKER_URL, backend=os.environ.get("LPZ_RESULT_BACKEND") or None,
              include=["tasks.cells"])
 app.conf.update(
     task_serializer="json",
@@ -37,6 +39,7 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
     result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
     result_expires=24 * 3600,
+    task_ignore_result=not os.environ.get("LPZ_RESULT_BACKEND"),
     task_routes={"lpz.*": {"queue": QUEUE}},
     task_default_queue=QUEUE,
     broker_connection_retry_on_startup=True,

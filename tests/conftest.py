@@ -10,9 +10,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # The development services' defaults (.services/env) must not leak into tests: each test names the
-# store and the broker it uses.
+# store it uses. The broker, if nothing else names one, is the suite's own Redis (never the default
+# localhost:6379, which may be someone else's).
 for _name in ("LPZ_STORE", "LPZ_BROKER_URL", "LPZ_ALLOWED_STORES"):
     os.environ.pop(_name, None)
+if os.environ.get("LPZ_TEST_REDIS_URL"):
+    os.environ["LPZ_BROKER_URL"] = f"{os.environ['LPZ_TEST_REDIS_URL']}/11"
 
 # Fixtures of their own modules: real S3 clients and buckets, real Celery workers.
 pytest_plugins = ["tests.store_fixtures", "tests.cluster_fixtures"]
