@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 PIP     = $(BIN)/pip install -q -c constraints.txt
 
-.PHONY: install install-test quickstart test test-fast services-start services-stop bench clean
+.PHONY: install install-test quickstart test test-all test-fast services-start services-stop bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +29,17 @@ quickstart: install
 	$(BIN)/lpz run configs/quickstart.yml
 
 # Starts our own Redis and SeaweedFS S3 server on free loopback ports, runs the
-# suite, and stops them (a Redis or S3 server someone else runs is never touched).
+# suite but the slow tests (outages of a minute, long benchmarks-in-a-test; CI runs
+# this), and stops them (a Redis or S3 server someone else runs is never touched).
+PYTEST_ARGS ?= -m "not slow"
 test: install-test
 	@set -e; infra/services.sh start; \
 	trap 'infra/services.sh stop' EXIT; \
 	. .services/env; $(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+# Everything, the slow tests included.
+test-all:
+	$(MAKE) test PYTEST_ARGS=""
 
 # Only the unit tests: no services, no browser, no long training.
 test-fast: install-test

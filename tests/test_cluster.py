@@ -157,7 +157,7 @@ def test_a_damaged_checkpoint_is_detected_and_recomputed(tmp_path, cluster_env, 
 def test_cancel_then_resume(tmp_path, cluster_env, start_workers, s3_bucket):
     start_workers(1)
     # Long enough that `lpz cancel` lands well before the end, even on a loaded machine.
-    config = write_config(tmp_path / "tiny.yml", **{"trainer.generations": 20, "dataloader.n_batches": 40})
+    config = write_config(tmp_path / "tiny.yml", **{"trainer.generations": 8, "dataloader.n_batches": 40})
     store = f"s3://{s3_bucket}"
     run_id = submit(config, store, cluster_env)
     run = Run.open(open_store(store), run_id)
