@@ -29,21 +29,21 @@ quickstart: install
 	$(BIN)/lpz run configs/quickstart.yml
 
 # Starts our own Redis and SeaweedFS S3 server on free loopback ports, runs the
-# suite but the slow tests (outages of a minute, long benchmarks-in-a-test; CI runs
-# this), and stops them (a Redis or S3 server someone else runs is never touched).
-PYTEST_ARGS ?= -m "not slow"
+# suite but the long tests (outages of a minute, heavy references; CI runs this),
+# and stops them (a Redis or S3 server someone else runs is never touched).
+PYTEST_ARGS ?= -m "not long"
 test: install-test
 	@set -e; infra/services.sh start; \
 	trap 'infra/services.sh stop' EXIT; \
 	. .services/env; $(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
-# Everything, the slow tests included.
+# Everything, the long tests included.
 test-all:
 	$(MAKE) test PYTEST_ARGS=""
 
-# Only the unit tests: no services, no browser, no long training.
+# Only the quick unit tests: no services, no browser, nothing over about eight seconds.
 test-fast: install-test
-	$(BIN)/python -m pytest -ra -m unit
+	$(BIN)/python -m pytest -ra -m "unit and not slow"
 
 services-start:
 	infra/services.sh start

@@ -75,6 +75,7 @@ def test_lpz_score_scores_a_finished_toy_run(tmp_path):
     assert out.startswith("FID ") and "on 3,000 samples (frechet-2d features)" in out and "/8 modes" in out
 
 
+@pytest.mark.slow
 def test_lpz_score_scores_a_finished_mnist_run_with_fid_and_tvd(tmp_path, data_env):
     finished_run(tmp_path, **{"trainer.generations": 1, "dataloader.dataset_name": "mnist",
                               "network.name": "four_layer_perceptron", "dataloader.n_batches": 3,

@@ -23,6 +23,7 @@ def run_id_from(output: str) -> str:
     return output.split("run ", 1)[1].split()[0]
 
 
+@pytest.mark.slow
 def test_run_then_status_then_sample(tmp_path):
     config = write_config(tmp_path / "tiny.yml")
     store = tmp_path / "store"
@@ -50,6 +51,7 @@ def test_run_then_status_then_sample(tmp_path):
     assert run_id in lpz("list", "--store", store).stdout
 
 
+@pytest.mark.slow
 def test_same_sample_seed_gives_the_same_samples(tmp_path):
     config = write_config(tmp_path / "tiny.yml", **{"trainer.generations": 1})
     store = tmp_path / "store"
@@ -74,6 +76,7 @@ def test_status_and_sample_reject_bad_ids_in_one_line(tmp_path, bad_id, message)
         assert message in one_line_error(code, stderr)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_at_a_cell_boundary_and_resume_gives_the_same_bytes(tmp_path):
     overrides = {"trainer.generations": 4, "dataloader.n_batches": 20}
     config = write_config(tmp_path / "tiny.yml", **overrides)

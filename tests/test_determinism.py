@@ -1,6 +1,8 @@
 """Same config and seed, same checkpoint bytes: whatever the worker count or the order of the cells."""
 from pathlib import Path
 
+import pytest
+
 from lpz.engine.local import run_local
 from lpz.runs import Run
 from lpz.store import LocalStore
@@ -15,6 +17,7 @@ def checkpoints(root: Path, config, workers: int, order: str = "forward") -> dic
     return {str(p.relative_to(gen)): p.read_bytes() for p in sorted(gen.rglob("*.pt"))}
 
 
+@pytest.mark.slow
 def test_state_files_are_byte_identical_across_workers_and_order(tmp_path):
     config = tiny_config()
     one = checkpoints(tmp_path / "one", config, workers=1)

@@ -323,7 +323,9 @@ def test_the_corpus_covers_every_kind():
     assert len({case.name for case in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.kind}: {case.name}")
+# Cases that load torch (a run's data or result) take seconds each: the quick loop leaves them out.
+@pytest.mark.parametrize("case", [pytest.param(case, marks=pytest.mark.slow) if case.kind in ("manifest", "checkpoint")
+                                  else case for case in CASES], ids=lambda case: f"{case.kind}: {case.name}")
 def test_hostile_input_gives_one_line_and_writes_nothing_outside_the_store(case, finished_store, tmp_path):
     workspace = finished_store / tmp_path.name
     workspace.mkdir()

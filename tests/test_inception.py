@@ -292,6 +292,7 @@ def test_a_download_with_the_wrong_sha256_leaves_nothing(weights_file, serve, da
 
 # ---- the scorer ----
 
+@pytest.mark.long
 @pytest.mark.slow  # two FIDs on 2048-d features: scipy's sqrtm of 2048 x 2048 matrices
 def test_the_inception_scorer_caches_real_statistics_and_ranks_samples(weights_file, data_dir):
     from lpz.data.base import Dataset

@@ -19,7 +19,7 @@ from tests.cluster_fixtures import Worker
 from tests.helpers import lpz, tiny
 from tests.services import OwnRedis, OwnS3
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.long]
 GENERATIONS = 4
 
 

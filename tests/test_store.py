@@ -9,7 +9,7 @@ from lpz.store import LocalStore
 from tests.store_fixtures import random_bytes
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.cluster)])
 def store(request, tmp_path):
     """A store nobody has written to yet (no directory, no bucket)."""
     if request.param == "local":

@@ -1,11 +1,13 @@
 """Metrics to TensorBoard (`--tensorboard`) and what `--verbose` logs."""
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.helpers import lpz, tiny
 
 
+@pytest.mark.slow
 def test_tensorboard_gets_one_series_per_cell(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -26,6 +28,7 @@ def test_tensorboard_gets_one_series_per_cell(tmp_path):
     assert [s.step for s in best.Scalars("best score")] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_verbose_logs_every_committed_cell_and_quiet_logs_nothing(tmp_path):
     config = tmp_path / "tiny.yml"
     config.write_text(yaml.safe_dump(tiny(**{"trainer.generations": 1})))

@@ -59,6 +59,7 @@ def recommit(run: Run, generation: int, cell: int, name: str, data: bytes) -> No
     run.store.put_json(run.cell_key(generation, cell, "metrics.json"), metrics)
 
 
+@pytest.mark.slow
 def test_garbage_markers_and_forged_checkpoints_are_recomputed_to_the_same_bytes(tmp_path):
     reference = final_bytes(finished_run(tmp_path / "reference"))
 
@@ -176,6 +177,7 @@ def test_lpz_run_of_a_config_whose_dataset_is_missing_creates_nothing(tmp_path):
 
 # ---------------------------------------------------------------- writes that fail
 
+@pytest.mark.slow
 def test_an_output_folder_that_cannot_be_written_is_one_line(tmp_path):
     run = finished_run(tmp_path / "store")
     denied = lpz("sample", run.id, "-o", "/sys/lpz-samples", "--store", run.store.root, check=False)
