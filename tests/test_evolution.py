@@ -121,6 +121,33 @@ def test_allocation_sums_to_n_and_follows_the_weights():
     assert mixture.allocate([1.0, 0.0], 10) == [10, 0]
 
 
+def test_weightings_share_the_samples_and_features_of_each_generator():
+    """The ES's weightings are scored on common samples: each sample is generated and measured once,
+    and a weighting takes each generator's first samples."""
+    gen = generator(5, "draws")
+    generators = [torch.nn.Linear(2, 2) for _ in range(3)]
+    noise = [torch.randn(100, 2, generator=gen) for _ in generators]
+    generated_rows, measured_rows = [], []
+    for g in generators:
+        g.register_forward_hook(lambda module, args, out: generated_rows.append(len(args[0])))
+
+    def features(samples):
+        measured_rows.append(len(samples))
+        return samples * 10
+
+    draws = mixture.Draws(generators, noise, features, chunk=40)
+    first = draws.take([0.5, 0.3, 0.2])
+    second = draws.take([0.4, 0.4, 0.2])
+    assert generated_rows == [40, 40, 40, 40]  # fixed chunks: generator 0's rows 0-39 and 40-79, 1's, 2's
+    assert sum(measured_rows) == 50 + 40 + 20  # the second weighting measured generator 1's 10 more only
+
+    with torch.no_grad():
+        own = [g(z) * 10 for g, z in zip(generators, noise)]
+    assert torch.equal(first, torch.cat([own[0][:50], own[1][:30], own[2][:20]]))
+    assert torch.equal(second, torch.cat([own[0][:40], own[1][:40], own[2][:20]]))
+    assert len(draws.take([0.0, 0.0, 1.0])) == 100
+
+
 def test_perturbed_weights_are_a_distribution():
     gen = generator(6, "mixture")
     for _ in range(200):

@@ -360,15 +360,12 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         best_nets = [nets_g[next(j for j, ind in enumerate(all_g) if ind is b)] for b in best]
         weights, score, accepted, details = own.mixture_weights, None, False, {}
         if scorer is not None:
-            z_score = best_nets[0].latent(config.score.score_sample_size,
-                                          generator(seed, cell, generation, "score-noise"))
-            drawn: dict[tuple, tuple] = {}  # weighting -> the samples it was scored on, and their features
+            score_noise = generator(seed, cell, generation, "score-noise")
+            draws = mixture.Draws(best_nets, [net.latent(config.score.score_sample_size, score_noise)
+                                              for net in best_nets], scorer.features_of)
 
             def score_of(w: list[float]) -> float:
-                samples = mixture.sample(best_nets, w, z_score)
-                score, features = scorer.measure(samples)
-                drawn[tuple(w)] = samples, features
-                return score
+                return scorer.distance(draws.take(w))
 
             if len(hood) > 1 and p.mixture_sigma > 0:
                 weights, score, accepted = mixture.one_plus_one(
@@ -377,7 +374,7 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
                 score = score_of(weights)
             # The further numbers (modes covered, TVD) on the samples the kept weights were scored on.
             details = scorer.details(best_nets, weights, generator(seed, cell, generation, "details-noise"),
-                                     drawn=drawn[tuple(weights)])
+                                     features=draws.take(weights))
 
     # Now and then, samples of the mixture for a picture (the caller draws it: no rendering here).
     preview = None

@@ -30,6 +30,45 @@ def sample(generators: Sequence[torch.nn.Module], weights: Sequence[float], z: t
     return torch.cat(parts)
 
 
+class Draws:
+    """The features of a mixture's samples, each generator's drawn once from its own noise.
+
+    A weighting of n samples takes the first allocate(weights, n)[i] samples of generator i (the same
+    stratified draw as `sample`), so the weightings an evolution strategy compares share most of their
+    samples: each sample is generated and measured once, however many weightings are scored, and the
+    weightings are compared on common random numbers. A generator turns its noise into samples in
+    fixed chunks (batch statistics make a convolutional generator's samples depend on the batch they
+    are drawn in, so the chunks must not depend on the weightings); only features are kept.
+    """
+
+    def __init__(self, generators: Sequence[torch.nn.Module], noise: Sequence[torch.Tensor],
+                 features: Callable[[torch.Tensor], torch.Tensor], chunk: int = 500):
+        self.generators, self.noise, self.features, self.chunk = list(generators), list(noise), features, chunk
+        self.measured: list[list[torch.Tensor]] = [[] for _ in self.generators]
+        self.counts = [0] * len(self.generators)
+        self.unmeasured: list[torch.Tensor | None] = [None] * len(self.generators)  # rest of the last chunk
+
+    def take(self, weights: Sequence[float]) -> torch.Tensor:
+        """The features of a weighting's samples (n of them, n the length of each generator's noise)."""
+        parts = []
+        for i, count in enumerate(allocate(weights, len(self.noise[0]))):
+            if count:
+                self._measure(i, count)
+                parts.append(torch.cat(self.measured[i])[:count])
+        return torch.cat(parts)
+
+    @torch.no_grad()
+    def _measure(self, i: int, count: int) -> None:
+        while self.counts[i] < count:
+            if self.unmeasured[i] is None or not len(self.unmeasured[i]):
+                lo = self.counts[i]  # a multiple of chunk: a chunk is generated only when the last is used up
+                self.unmeasured[i] = self.generators[i](self.noise[i][lo:lo + self.chunk])
+            samples = self.unmeasured[i][:count - self.counts[i]]
+            self.unmeasured[i] = self.unmeasured[i][len(samples):]
+            self.measured[i].append(self.features(samples).cpu())
+            self.counts[i] += len(samples)
+
+
 def perturb(weights: Sequence[float], sigma: float, gen: torch.Generator) -> list[float]:
     """Add N(0, sigma) to each weight, clip at 0, renormalise; unchanged if all would vanish."""
     noisy = (torch.tensor(weights, dtype=torch.float64)

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import numpy as np
 import torch
 
 from lpz.algorithm import mixture, nets
 from lpz.runs import Run
-from lpz.scoring.frechet import Statistics, frechet_distance
 from lpz.scoring import make_scorer
 from lpz.algorithm.seeding import generator
 from lpz.engine.work import read_state, repaired, run_dataset
@@ -89,21 +87,15 @@ def assemble(run: Run, device: str = "cpu") -> dict:
 def optimise_weights(members, weights: list[float], scorer, es, seed: int) -> tuple[list[float], float, int]:
     """An ES over the mixture weights, each step kept only when it scores strictly better.
 
-    Every generator's samples and their features are computed once, on fixed noise; a mixture
-    of weights w takes each generator's first n * w_i of them. So a step costs one Frechet
-    distance, not a pass of the scoring network. Returns (weights, their score, steps accepted).
+    The weightings share their samples (mixture.Draws): every generator's samples and their features
+    are computed once, on fixed noise, so a step costs one Frechet distance and at most a few more
+    samples through the scoring network. Returns (weights, their score, steps accepted).
     """
-    n = es.samples
-    with torch.no_grad():
-        banks = []
-        for i, net in enumerate(members):
-            z = net.latent(n, generator(seed, "optimize-mixture", "noise", i))
-            banks.append(scorer.features(net(z).cpu()).cpu().numpy().astype(np.float64))
+    draws = mixture.Draws(members, [net.latent(es.samples, generator(seed, "optimize-mixture", "noise", i))
+                                    for i, net in enumerate(members)], scorer.features_of)
 
     def score(w: list[float]) -> float:
-        counts = mixture.allocate(w, n)
-        features = np.concatenate([bank[:count] for bank, count in zip(banks, counts)])
-        return frechet_distance(Statistics.of(features), scorer.real)
+        return scorer.distance(draws.take(w))
 
     gen = generator(seed, "optimize-mixture", "steps")
     current, current_score, accepted = list(weights), score(weights), 0

@@ -41,8 +41,9 @@ def _build(dataset, device: str, inception_weights) -> Scorer:
     if dataset.name in MIXTURES:
         from lpz.scoring.toy import TOY_SAMPLES, coverage
         toy_mixture = MIXTURES[dataset.name]
-        return Scorer("frechet-2d", lambda x: x, Statistics.of(dataset.samples()),
-                      lambda x: coverage(x, toy_mixture), TOY_SAMPLES)
+        measure = lambda x: coverage(x, toy_mixture)
+        return Scorer("frechet-2d", lambda x: x, Statistics.of(dataset.samples()), measure, TOY_SAMPLES,
+                      extra_of_features=measure)  # the features are the samples
     from lpz.scoring.classifier import SAMPLE_SHAPE, classifier_scorer
     if dataset.shape == SAMPLE_SHAPE:
         return classifier_scorer(dataset)

@@ -20,21 +20,22 @@ class Scorer:
                                                            # many as the run scores (make_scorer sets it)
     extra_of_features: Callable[[torch.Tensor], dict] | None = None  # the same numbers from the features
 
-    def measure(self, samples: torch.Tensor) -> tuple[float, torch.Tensor]:
-        """FID of samples (on any device) against the real data (lower is better), and their features."""
-        features = self.features(samples.cpu()).cpu()
-        return frechet_distance(Statistics.of(features), self.real), features
+    def features_of(self, samples: torch.Tensor) -> torch.Tensor:
+        """The features of samples on any device, on the CPU."""
+        return self.features(samples.cpu()).cpu()
+
+    def distance(self, features: torch.Tensor) -> float:
+        """FID of the samples these are the features of, against the real data (lower is better)."""
+        return frechet_distance(Statistics.of(features), self.real)
 
     def score(self, samples: torch.Tensor) -> float:
-        return self.measure(samples)[0]
+        return self.distance(self.features_of(samples))
 
-    def details(self, generators, weights, gen: torch.Generator,
-                drawn: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
-        """The further numbers of a mixture: on (samples, features) already drawn from it and measured,
-        when they are as many as extra_samples; else on a fresh draw of that many."""
+    def details(self, generators, weights, gen: torch.Generator, features: torch.Tensor | None = None) -> dict:
+        """The further numbers of a mixture: from the features of samples already drawn from it, when
+        they are extra_samples many and the numbers can be had from features; else on a fresh draw."""
         if self.extra is None:
             return {}
-        if drawn is not None and len(drawn[0]) == self.extra_samples:
-            samples, features = drawn
-            return self.extra_of_features(features) if self.extra_of_features else self.extra(samples.cpu())
+        if features is not None and len(features) == self.extra_samples and self.extra_of_features:
+            return self.extra_of_features(features)
         return self.extra(mixture.sample(generators, weights, generators[0].latent(self.extra_samples, gen)).cpu())
