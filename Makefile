@@ -16,10 +16,12 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) -e '.[test]' tensorboard
-	@# The report's browser test needs Debian's chromium; installed here, never in a test.
-	@command -v chromium >/dev/null || (apt-get install -y -q chromium >/dev/null 2>&1 || \
-	  (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) || \
+	@# The report's browser test needs Debian's chromium, the Fashion-MNIST tests Debian's
+	@# dataset-fashion-mnist (the official IDX files); installed here, never in a test.
+	@command -v chromium >/dev/null || infra/apt-install.sh chromium || \
 	  echo "chromium could not be installed: the report's headless-browser test will be skipped"
+	@test -d /usr/share/datasets/fashion-mnist || infra/apt-install.sh dataset-fashion-mnist || \
+	  echo "dataset-fashion-mnist could not be installed: the Fashion-MNIST tests will be skipped"
 	touch $@
 
 install: $(VENV)/.installed

@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +56,26 @@ def test_shipped_weights_match_their_json_and_reach_its_accuracy(mnist):
     accuracy = float((predicted == test.labels).double().mean())
     assert accuracy >= 0.985
     assert abs(accuracy - info["accuracy"]) <= 1e-9
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist (make installs it)
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed "
+                                                 "(make install-test installs it)")
+def test_shipped_fashion_mnist_weights_reach_90_percent_and_a_low_fid_floor(tmp_path, monkeypatch):
+    shipped = ASSETS / "fashion-mnist_classifier.pt"
+    info = json.loads(shipped.with_suffix(".json").read_text())
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() == info["sha256"]
+    train, test = load_idx_dataset("fashion-mnist", "train", FASHION), load_idx_dataset("fashion-mnist", "test", FASHION)
+    monkeypatch.setenv("LPZ_DATA_DIR", str(tmp_path))  # no weights there: the shipped ones are used
+    scorer = classifier_scorer(train)
+
+    with intra_op_threads(info["threads"]):
+        test_logits = scorer.features(test.samples())
+    accuracy = float((test_logits.argmax(dim=1) == test.labels).double().mean())
+    assert accuracy >= 0.90 and abs(accuracy - info["accuracy"]) <= 1e-9
+    assert 0 < scorer.distance(test_logits) < 2
 
 
 def test_real_test_set_is_close_to_the_real_training_set(scorer, mnist):
@@ -131,6 +152,6 @@ def test_training_gives_the_same_bytes_twice(data_env, tmp_path):
 
 
 def test_training_without_the_dataset_files_is_a_one_line_error(tmp_path):
-    result = lpz("scorer", "train", "fashion-mnist", check=False, env=os.environ | {"LPZ_DATA_DIR": str(tmp_path)})
+    result = lpz("scorer", "train", "mnist", check=False, env=os.environ | {"LPZ_DATA_DIR": str(tmp_path)})
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "lpz data download fashion-mnist" in result.stderr
+    assert result.stderr.count("\n") == 1 and "lpz data download mnist" in result.stderr

@@ -5,6 +5,8 @@ import hashlib
 import io
 import os
 import shutil
+import subprocess
+import sys
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -281,6 +283,26 @@ def test_fashion_mnist_reads_idx_files_under_its_own_name(mnist_dir, data_dir):
     rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in listing.splitlines()[2:]}
     assert rows["fashion-mnist"].strip() == str(data_dir / "fashion-mnist")
     assert rows["mnist"].startswith("missing") and rows["cifar10"].startswith("missing")
+
+
+SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist (make installs it)
+
+
+@pytest.mark.skipif(not SYSTEM_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed "
+                                                        "(make install-test installs it)")
+def test_fashion_mnist_is_found_where_debians_package_puts_it(tmp_path):
+    env = {**os.environ, "LPZ_DATA_DIR": str(tmp_path)}  # an empty data directory
+    listing = lpz("data", "list", env=env).stdout
+    rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in listing.splitlines()[2:]}
+    assert rows["fashion-mnist"].strip() == str(SYSTEM_FASHION)
+
+    downloading = lpz("data", "download", "fashion-mnist", env=env)
+    assert "already on this machine: /usr/share/datasets/fashion-mnist" in downloading.stdout
+
+    loading = ("from lpz.data import DATASETS; d = DATASETS['fashion-mnist'].load(None, 0); "
+               "print(len(d), d.labels.bincount().tolist())")
+    out = subprocess.run([sys.executable, "-c", loading], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split(maxsplit=1) == ["60000", "[6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000]\n"]
 
 
 # ------------------------------------------------------------------ lpz data download

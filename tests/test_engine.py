@@ -37,7 +37,7 @@ def test_what_is_due_follows_the_commits(tmp_path):
     assert engine.due(run) == engine.Due("cells", 0, (0, 1, 2, 3))
     compute_cell(run, 0, 2)
     assert engine.due(run) == engine.Due("cells", 0, (0, 1, 3))
-    assert engine.committed(run, 1) is None  # the barrier has not fallen
+    assert engine.committed(run, 1) == engine.Due("cells", 1, ())  # no neighbourhood has committed yet
     for cell in (0, 1, 3):
         compute_cell(run, 0, cell)
     assert engine.committed(run, 1) == engine.Due("cells", 1, (0, 1, 2, 3))
@@ -46,6 +46,39 @@ def test_what_is_due_follows_the_commits(tmp_path):
     assert engine.committed(run, 2) == engine.Due("assemble", 2)
     engine.finish(run)
     assert engine.due(run) == engine.Due("nothing")
+
+
+def test_a_cell_goes_ahead_once_its_neighbourhood_has_committed_and_computes_the_same_bytes(tmp_path):
+    """On a 2x2 torus cell 0's neighbourhood is 0, 1 and 2: it need not wait for cell 3."""
+    config = validate(tiny(**{"trainer.generations": 3}))
+    eager, barrier = (Run.create(LocalStore(tmp_path / name), config, run_id="r") for name in ("eager", "barrier"))
+    for cell in (0, 1, 2):
+        compute_cell(eager, 0, cell)
+    assert engine.committed(eager, 1) == engine.Due("cells", 1, (0,))
+    compute_cell(eager, 1, 0)                       # generation 2 of cell 0 while cell 3 is still at 0
+    compute_cell(eager, 0, 3)
+    assert engine.committed(eager, 1) == engine.Due("cells", 1, (1, 2, 3))  # complete: the rest is due
+
+    for cell in range(4):
+        compute_cell(barrier, 0, cell)
+    compute_cell(barrier, 1, 0)
+    same = lambda run: Path(run.store.root, run.cell_key(2, 0, "state.pt")).read_bytes()
+    assert same(eager) == same(barrier)
+
+
+def test_local_runs_let_cells_go_ahead_and_keep_their_bytes(tmp_path):
+    """With two workers on a 3x3 grid cells start their next generation before the last one is complete
+    (seen in the commit times), and the run's bytes are those of one worker (no going ahead)."""
+    config = validate(tiny(**{"grid.rows": 3, "grid.cols": 3, "trainer.generations": 3}))
+    one, two = (Run.create(LocalStore(tmp_path / name), config, run_id="r") for name in ("one", "two"))
+    run_local(one, workers=1)
+    run_local(two, workers=2)
+    metrics = two.all_metrics()
+    overlapped = any(m.started_at < max(c.committed_at for c in metrics[g - 1].values())
+                     for g in (2, 3) for m in metrics[g].values())
+    assert overlapped
+    final = lambda run: [Path(run.store.root, run.cell_key(3, c, "state.pt")).read_bytes() for c in range(9)]
+    assert final(one) == final(two)
 
 
 def age(run: Run, seconds: float) -> None:

@@ -24,6 +24,7 @@ def download(name: str = typer.Argument(..., help="mnist, fashion-mnist, cifar10
     """Download a dataset, resuming a broken download and checking its SHA-256."""
     from lpz.data import DATASETS, download as fetching
     from lpz.data.base import data_dir as default_data_dir
+    from lpz.data.idx import SYSTEM_DATASETS
 
     root = (data_dir or default_data_dir()).expanduser()
     if name == "celeba":
@@ -31,6 +32,11 @@ def download(name: str = typer.Argument(..., help="mnist, fashion-mnist, cifar10
         return
     if name not in fetching.SOURCES:
         raise UserError(_not_downloadable(name, DATASETS, fetching.SOURCES))
+    found = fetching.local_copy(name)
+    if data_dir is None and found is not None and found.is_relative_to(SYSTEM_DATASETS):
+        console.print(f"already on this machine: {found} (a system package's copy, which lpz reads); "
+                      f"nothing to download", highlight=False)
+        return
     progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                         TimeRemainingColumn(), console=err, transient=True)
     with progress:

@@ -126,7 +126,7 @@ def local_copy(name: str) -> Path | None:
     """Where the data of a downloadable or manual dataset is on this machine, if it is."""
     if name in ("mnist", "fashion-mnist"):
         try:
-            return idx.find_file([data_dir() / name, data_dir()], idx.FILES["train"][0], name).parent
+            return idx.find_file(idx.folders(name), idx.FILES["train"][0], name).parent
         except UserError:
             return None
     if name == "cifar10":

@@ -11,10 +11,18 @@ import torch
 from lpz.data.base import Dataset, data_dir
 from lpz.errors import UserError
 
+SYSTEM_DATASETS = Path("/usr/share/datasets")  # where Debian's dataset packages (dataset-fashion-mnist) install
+
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+
+
+def folders(name: str) -> list[Path]:
+    """Where the IDX files of a dataset may be, in the order looked: the data directory (in a folder of
+    the dataset's name, or loose), then the system's datasets folder."""
+    return [data_dir() / name, data_dir(), SYSTEM_DATASETS / name]
 
 
 def find_file(folder_candidates: list[Path], stem: str, dataset: str) -> Path:
@@ -48,10 +56,10 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def load_idx_dataset(name: str, split: str = "train", folder: Path | None = None) -> Dataset:
-    folders = [folder] if folder else [data_dir() / name, data_dir()]
+    candidates = [folder] if folder else folders(name)
     images_stem, labels_stem = FILES[split]
-    images = read_idx(find_file(folders, images_stem, name))
-    labels = read_idx(find_file(folders, labels_stem, name))
+    images = read_idx(find_file(candidates, images_stem, name))
+    labels = read_idx(find_file(candidates, labels_stem, name))
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise UserError(f"{name}: {split} images {images.shape} and labels {labels.shape} do not match; "
                         f"download the dataset again")

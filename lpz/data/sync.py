@@ -32,7 +32,7 @@ def local_files(name: str) -> dict[str, Path]:
     """The files of a dataset on this machine, by their path relative to <data dir>/<name>/."""
     if name in ("mnist", "fashion-mnist"):
         stems = [stem for pair in idx.FILES.values() for stem in pair]
-        found = [idx.find_file([data_dir() / name, data_dir()], stem, name) for stem in stems]
+        found = [idx.find_file(idx.folders(name), stem, name) for stem in stems]
         return {path.name: path for path in found}
     if name == "cifar10":
         located = cifar.locate()

@@ -2,7 +2,7 @@
 
 The store decides progress and holds the list of active cluster runs (`active/<id>.json`), so a
 broker that lost its data loses nothing that matters. Redis only remembers, to save work, which
-tasks were sent (so that a generation is sent once however many tasks notice its barrier fall):
+tasks were sent (so that a cell is sent once however many commits make it ready):
 
     lpz:sent:<run>:<g>:<cell>   a cell task of generation g was sent (SET NX)
     lpz:assemble:<run>          the assembly was sent
@@ -10,7 +10,7 @@ tasks were sent (so that a generation is sent once however many tasks notice its
     lpz:refused:<run>           hash worker -> why it refused a task of the run (a store it does not serve)
 
 How a run recovers (the README's "Recovery" says the same to users):
-1. A task that commits a cell calls the engine's barrier and sends what is due next.
+1. A task that commits a cell asks the engine what may start now and sends it.
 2. A task that meets a passing error (the store or the broker down) tries again, waiting 1, 2, 4 ...
    up to 60 s between tries, for LPZ_RETRY_SECONDS (15 minutes); a user error fails the run at once.
 3. A worker process that dies is replaced and its task requeued by Celery at once.
@@ -90,10 +90,8 @@ class Cluster:
         return sent
 
     def after_commit(self, run: Run, generation: int) -> None:
-        """A cell of generation committed: when the barrier falls, send what is due next."""
-        work = engine.committed(run, generation)
-        if work is not None:
-            self.send(run, work)
+        """A cell of generation committed: send what may start now (each cell once)."""
+        self.send(run, engine.committed(run, generation))
 
     # ---------------------------------------------------------------- run lifecycle
 

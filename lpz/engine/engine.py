@@ -2,9 +2,10 @@
 
 The store decides progress (docs/design.md section 3): generation g is complete when every cell's
 commit marker is there. From that alone, `due` says what a run needs now: the missing cells of its
-first incomplete generation, its assembly, or nothing. When a cell commits, `committed` is the
-barrier: once the cell's generation is complete it prunes old checkpoints and returns what is due
-next. `run_cell` and `finish` do the work itself, under a lease, on whichever machine is asked.
+first incomplete generation, its assembly, or nothing. There is no global barrier: a cell computes
+generation g+1 as soon as its neighbourhood has committed g (`ahead`), so a slow cell holds up only
+its neighbours. When a cell commits, `committed` says what may start now, and once the cell's
+generation is complete it prunes old checkpoints. `run_cell` and `finish` do the work itself, under a lease, on whichever machine is asked.
 
 The two transports only carry that work: lpz.engine.local runs it in a process pool on this
 machine, lpz.engine.cluster sends it as Celery tasks (and supervises what was sent).
@@ -47,11 +48,26 @@ def due(run: Run, complete: int | None = None) -> Due:
     return Due("cells", complete, tuple(c for c in run.grid.cells if c not in done))
 
 
-def committed(run: Run, generation: int) -> Due | None:
-    """The barrier, after a cell of generation committed: None while the generation is still filling;
-    once it is complete, its old checkpoints are pruned and what is due next is returned."""
-    if len(run.committed_in(generation)) < run.grid.size:
-        return None
+def ahead(run: Run, generation: int, done: set[int] | None = None) -> tuple[int, ...]:
+    """The cells that may compute generation+1 before generation is complete: a cell needs only its own
+    neighbourhood's states, so it may go on once its neighbours have committed generation (and its
+    result is the same bytes as after a full barrier). done: the cells committed in generation, if known."""
+    if not 1 <= generation < run.generations:
+        return ()
+    done = run.committed_in(generation) if done is None else done
+    started = run.committed_in(generation + 1) if done else set()
+    return tuple(c for c in run.grid.cells
+                 if c not in started and all(n in done for n in run.grid.neighbourhood(c)))
+
+
+def committed(run: Run, generation: int) -> Due:
+    """After a cell of generation committed: what may start now. Once the generation is complete its
+    old checkpoints are pruned and what is due next is returned; before, the cells whose neighbourhood
+    has committed generation (`ahead`). Checkpoints are never pruned from under a cell that went ahead:
+    it reads generations after the last complete one only."""
+    done = run.committed_in(generation)
+    if len(done) < run.grid.size:
+        return Due("cells", generation, ahead(run, generation, done))
     run.prune(generation)
     return due(run, complete=generation)
 

@@ -1,7 +1,7 @@
 """The local transport (`lpz run`): the engine's work in a process pool on this machine.
 
-The cells of a generation run in a pool of processes (one per core by default); the engine's
-barrier decides when the next generation starts. Ctrl-C lets the cells in flight commit and stops
+Cells run in a pool of processes (one per core by default), each as soon as the engine says its
+neighbourhood is ready. Ctrl-C lets the cells in flight commit and stops
 before starting more, so `lpz run --resume ID` carries on exactly where it stopped; a second Ctrl-C
 aborts at once, which is safe too: a cell without its commit marker is simply computed again.
 """
@@ -79,8 +79,9 @@ def run_local(run: Run, workers: int | None = None, order: str = "forward",
               on_stop_requested: Callable[[], None] | None = None) -> dict:
     """Train the run to its last generation and assemble its result; return the result.
 
-    on_cell(generation, cell, metrics) is called as each cell commits. order "reverse" runs the
-    cells of each generation last to first (the result is the same).
+    A cell starts its next generation as soon as its neighbourhood has committed the one before (the
+    engine's `ahead`; the laggards go first). on_cell(generation, cell, metrics) is called as each cell
+    commits. order "reverse" takes the cells of a generation last to first (the result is the same).
     """
     workers = workers or default_workers(run.grid.size)
     pool = None
@@ -89,18 +90,14 @@ def run_local(run: Run, workers: int | None = None, order: str = "forward",
                                    initializer=_ignore_ctrl_c)
     try:
         with _stop_on_ctrl_c(on_stop_requested) as stop:
-            work = engine.due(run)
-            if work.kind == "nothing" and not run.finished():
+            if engine.due(run).kind == "nothing" and not run.finished():
                 state = run.control().get("state", "stopped")
                 raise UserError(f"run {run.id} was {state} on the cluster; `lpz resume {run.id}` sends it again")
-            while work.kind == "cells":
-                cells = list(reversed(work.cells)) if order == "reverse" else list(work.cells)
-                for cell, metrics in _run_cells(pool, workers, run, work.generation, cells, stop):
-                    if on_cell:
-                        on_cell(work.generation + 1, cell, metrics)
-                if stop.requested:
-                    raise Interrupted(run.id, work.generation + 1)
-                work = engine.committed(run, work.generation + 1) or engine.due(run)
+            for generation, cell, metrics in _run_cells(pool, workers, run, order, stop):
+                if on_cell:
+                    on_cell(generation + 1, cell, metrics)
+            if stop.requested:
+                raise Interrupted(run.id, run.last_complete_generation() + 1)
             return engine.finish(run, cell_device(0))
     except KeyboardInterrupt:  # the second Ctrl-C: abort the cells in flight too
         for process in multiprocessing.active_children():
@@ -111,21 +108,37 @@ def run_local(run: Run, workers: int | None = None, order: str = "forward",
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_cells(pool, workers: int, run: Run, generation: int, cells: list[int], stop: _StopFlag):
-    """Yield (cell, metrics) as cells commit; start no new cell once a stop is requested."""
-    if pool is None:
-        for cell in cells:
-            if stop.requested:
+def _ready(run: Run, complete: int, order: str) -> list[tuple[int, int]]:
+    """(generation, cell): the cells that may compute generation+1 now. The missing cells of the first
+    incomplete generation come first, then those that may go ahead into the next."""
+    work = engine.due(run, complete)
+    if work.kind != "cells":
+        return []
+    pairs = [(work.generation, c) for c in work.cells]
+    pairs += [(work.generation + 1, c) for c in engine.ahead(run, work.generation + 1)]
+    return sorted(pairs, key=lambda p: (p[0], -p[1] if order == "reverse" else p[1]))
+
+
+def _run_cells(pool, workers: int, run: Run, order: str, stop: _StopFlag):
+    """Compute cells as they become ready, up to `workers` at once; yield (generation, cell, metrics) as
+    each commits. No new cell starts once a stop is requested."""
+    running: dict[Future, tuple[int, int]] = {}
+    complete = run.last_complete_generation()
+    while True:
+        ready = [pair for pair in _ready(run, complete, order) if pair not in running.values()]
+        if pool is None:
+            if not ready or stop.requested:
                 return
-            yield cell, engine.run_cell(run, generation, cell, cell_device(cell))
-        return
-    waiting = list(cells)
-    running: set[Future] = set()
-    while waiting or running:
-        while waiting and len(running) < workers and not stop.requested:
-            running.add(pool.submit(_job, run.store.url, run.id, generation, waiting.pop(0)))
-        if not running:
-            return
-        done, running = wait(running, return_when=FIRST_COMPLETED)
-        for future in done:
-            yield future.result()
+            generation, cell = ready[0]
+            finished = [(generation, cell, engine.run_cell(run, generation, cell, cell_device(cell)))]
+        else:
+            for generation, cell in ready[:max(0, workers - len(running))] if not stop.requested else []:
+                running[pool.submit(_job, run.store.url, run.id, generation, cell)] = generation, cell
+            if not running:
+                return
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            finished = [(*running.pop(future), future.result()[1]) for future in done]
+        for generation, cell, metrics in finished:
+            engine.committed(run, generation + 1)  # prunes once the generation is complete
+            yield generation, cell, metrics
+        complete = run.last_complete_generation(known=complete)
