@@ -1,87 +1,166 @@
-"""MNIST quality with the papers' settings: FID and TVD per generation of a 1x1 and a 2x2 grid.
+"""Image quality with the papers' settings: FID and TVD of a grid against a plain GAN, over seeds.
 
-Trains configs/neurips2018/mnist-{1x1,2x2}.yml (four-layer perceptrons, bce, batch 100, Adam 0.0002,
-population 1, tournament 2, mixture sigma 0.01, one epoch per generation) for a given number of
-generations and seeds; the single GAN and each cell of the grid get the same number of gradient steps
-per generation. Writes, per grid, seed and generation, the FID and TVD of the best cell's mixture (on
-score_sample_size = 1,000 samples, lpz's MNIST classifier) to CSV, a plot of both (mean over seeds) to
-PNG, and prints the final mixtures' FID and TVD on 10,000 samples, as mean ± standard deviation over
-the seeds; for grids, also those of the same trained grid assembled as the papers' optimised ensemble
-(every cell's best generator, weights tuned by the ES). One seed is not enough to compare grids: GAN
-training is noisy, and at 20 generations the same config differs by more between seeds than the
-grids differ on average.
+MNIST trains configs/neurips2018/mnist-{grid}.yml, Fashion-MNIST configs/fashion-mnist.yml with the grid
+set (four-layer perceptrons, bce, batch 100, Adam 0.0002, population 1, tournament 2, mixture sigma
+0.01, one epoch per generation); the 1x1 grid, which keeps every trained copy (`replacement: always`),
+is a plain GAN with the same gradient steps per generation as each cell of the grid.
 
-    python bench/quality_mnist.py --generations 20            # one seed, about 10 minutes on 2 cores
-    python bench/quality_mnist.py --generations 20 --seeds 5  # about 50 minutes on 2 cores
-    python bench/quality_mnist.py --generations 200 --grids 1x1,2x2,3x3
+Runs live in a store of their own (--store, default bench/out/runs) under ids made of the dataset,
+grid, seed, generations and overrides: a finished run is picked up instead of trained again, an
+interrupted one is continued (as `lpz run --resume` would), so long runs can be trained across
+sessions and scored later. Each run keeps its public states every 10 generations (general.keep_every).
 
-For reference, the papers report after 200 generations (with their classifier): one GAN FID 38.8,
-4x4 grid 37.3, 5x5 grid 34.3, 5x5 with an optimised ensemble 26.3. Not a test.
+Written to --out: per generation, the FID and TVD of the best cell's mixture on score_sample_size
+(1,000) samples, as the run measured them (`<stem>-per-generation.csv`); every 10 generations and at
+the end, the same mixture scored again on final_sample_size (10,000) samples (`<stem>-every10.csv`);
+the final mixtures and, for grids, the papers' optimised ensemble of all cells (`<stem>-final.csv`);
+and a plot of the 10,000-sample curves (`<stem>.png`). It prints the table for the README.
+--keep-results copies each run's run.json and mixture/ (its final generators and weights, a few MB)
+to bench/results/<dataset>-<generations>/<grid>-seed<k>/, a store `lpz sample` reads.
+
+    python bench/quality_mnist.py --generations 20                          # one seed, ~10 min on 2 cores
+    python bench/quality_mnist.py --generations 200 --seeds 2 --keep-results
+    python bench/quality_mnist.py --dataset fashion-mnist --generations 40 --seeds 2
+
+For reference, the papers report on MNIST after 200 generations (with their classifier): one GAN
+FID 38.8, 4x4 grid 37.3, 5x5 grid 34.3, 5x5 with an optimised ensemble 26.3. Not a test.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import json
+import shutil
 import statistics
-import tempfile
+import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from lpz.config import load_config
-from lpz.engine.local import run_local
-from lpz.runs import Run
-from lpz.store import LocalStore
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lpz.config import load_config, validate  # noqa: E402
+from lpz.engine.local import run_local  # noqa: E402
+from lpz.runs import Run  # noqa: E402
+from lpz.store import LocalStore  # noqa: E402
+
+EVERY = 10
 
 
-def train(grid: str, seed: int, generations: int, workers: int | None, root: Path,
-          overrides: dict) -> tuple[list[dict], dict]:
-    config = load_config(ROOT / "configs" / "neurips2018" / f"mnist-{grid}.yml",
-                         {"trainer.generations": generations, "general.seed": seed, **overrides})
-    store = LocalStore(root / f"{grid}-{seed}")
-    run = Run.create(store, config)
+def config_for(dataset: str, grid: str, seed: int, generations: int, overrides: dict):
+    rows, cols = map(int, grid.split("x"))
+    settings = {"trainer.generations": generations, "general.seed": seed, "general.keep_every": EVERY, **overrides}
+    if dataset == "mnist":
+        return load_config(ROOT / "configs" / "neurips2018" / f"mnist-{grid}.yml", settings)
+    size = {"grid.rows": rows, "grid.cols": cols}
+    if rows * cols == 1:
+        size["trainer.params.tournament_size"] = 1  # a neighbourhood of one
+    return load_config(ROOT / "configs" / f"{dataset}.yml", {**size, **settings})
+
+
+def run_id(dataset: str, grid: str, seed: int, generations: int, overrides: dict) -> str:
+    tag = ""
+    if overrides:
+        tag = "-" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6]
+    return f"{dataset}-{grid}-seed{seed}-g{generations}{tag}"
+
+
+def trained(store: LocalStore, config, name: str) -> Run:
+    """The run of that name: picked up when finished, continued when interrupted, else trained."""
+    if store.exists(f"runs/{name}/run.json"):
+        run = Run.open(store, name)
+        if run.info["config"] != config.model_dump(mode="json"):
+            raise SystemExit(f"run {name} in {store.root} was trained with another config: move it away")
+        if run.finished():
+            print(f"{name}: finished before, picked up", flush=True)
+            return run
+        print(f"{name}: continuing from generation {run.last_complete_generation()}", flush=True)
+    else:
+        run = Run.create(store, config, run_id=name)
     start = time.perf_counter()
-    result = run_local(run, workers=workers)
+    run_local(run)
+    print(f"{name}: trained in {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    return run
+
+
+def per_generation(run: Run) -> list[dict]:
+    """The best cell's mixture of each generation, as the run scored it (score_sample_size samples)."""
     rows = []
     for generation, cells in sorted(run.all_metrics().items()):
-        best = min(cells.values(), key=lambda m: m["score"])
-        rows.append({"grid": grid, "seed": seed, "generation": generation, "fid": best["score"],
-                     "tvd": best["score_details"].get("tvd"), "best_cell": best["cell"]})
-    final = {"grid": grid, "seed": seed, "fid": result["score"], "tvd": result["details"].get("tvd"),
-             "seconds": time.perf_counter() - start, "run": run.id}
-    if run.grid.size > 1:
-        final["ensemble"] = ensemble(store, run.id)
-    return rows, final
+        best = min(cells.values(), key=lambda m: m.score)
+        rows.append({"generation": generation, "fid": best.score, "tvd": best.score_details.get("tvd"),
+                     "best_cell": best.cell})
+    return rows
 
 
-def ensemble(store: LocalStore, run_id: str) -> dict:
-    """The same trained grid, assembled as the papers' optimised ensemble: the best generator of every
-    cell, weights tuned by the ES (trainer.params.final_mixture: grid, optimize_mixture). It copies what
-    the assembly reads (run.json with those settings, the last generation's public states and metrics)
-    to a run of its own and assembles that, so the trained run is left as it is."""
+def scored_again(run: Run, generation: int, cell: int) -> tuple[float, float]:
+    """FID and TVD of a cell's mixture at a kept generation, on final_sample_size samples."""
+    import torch
+    from lpz.algorithm import mixture, nets
+    from lpz.algorithm.seeding import generator
+    from lpz.engine.work import read_state, run_dataset
+    from lpz.scoring import make_scorer
+
+    config, n = run.config, run.config.score.final_sample_size
+    dataset = run_dataset(run)
+    scorer = make_scorer(config, dataset, sample_size=n)
+    hood = run.grid.neighbourhood(cell)
+    weights = read_state(run, generation, cell, public=True).mixture_weights
+    members = [nets.loaded(config.network, dataset.shape, read_state(run, generation, c, public=True)
+                           .best_generator().weights, "g") for c in hood]
+    torch.set_num_threads(config.general.threads)
+    z = members[0].latent(n, generator(config.general.seed, "final", "score-noise"))
+    samples = mixture.sample(members, weights, z)
+    features = scorer.features_of(samples)
+    return scorer.distance(features), scorer.details(members, weights, None, features=features)["tvd"]
+
+
+def every_tenth(run: Run, rows: list[dict]) -> list[dict]:
+    best = {r["generation"]: r["best_cell"] for r in rows}
+    out = []
+    for generation in [g for g in best if g % EVERY == 0 or g == run.generations]:
+        fid, tvd = scored_again(run, generation, best[generation])
+        out.append({"generation": generation, "fid": fid, "tvd": tvd, "best_cell": best[generation]})
+    return out
+
+
+def ensemble(store: LocalStore, run: Run) -> dict:
+    """The same trained grid assembled as the papers' optimised ensemble: the best generator of every
+    cell, weights tuned by the ES (final_mixture: grid, optimize_mixture). It copies what the assembly
+    reads (run.json with those settings, the last generation's public states and markers) to a run of
+    its own, so the trained run is left as it is."""
     from lpz.engine.assemble import assemble
-    from lpz.config import validate
 
-    run = Run.open(store, run_id)
-    derived = f"{run_id}-ensemble"
-    info = dict(run.info, id=derived)
-    params = info["config"]["trainer"]["params"]
-    info["config"] = {**info["config"], "trainer": {**info["config"]["trainer"], "params": {
-        **params, "final_mixture": "grid", "optimize_mixture": {**params["optimize_mixture"], "enabled": True}}}}
-    validate(info["config"])
-    store.put_json(f"runs/{derived}/run.json", info)
-    last = run.generations
-    for cell in run.grid.cells:
-        for name in ("public.pt", "metrics.json"):
-            store.put(f"runs/{derived}/gen/{last}/cell/{cell}/{name}", store.get(run.cell_key(last, cell, name)))
-    result = assemble(store, derived)
+    derived = f"{run.id}-ensemble"
+    if not store.exists(f"runs/{derived}/mixture/mixture.json"):
+        info = dict(run.info, id=derived)
+        params = info["config"]["trainer"]["params"]
+        info["config"] = {**info["config"], "trainer": {**info["config"]["trainer"], "params": {
+            **params, "final_mixture": "grid", "optimize_mixture": {**params["optimize_mixture"], "enabled": True}}}}
+        validate(info["config"])
+        store.put_json(f"runs/{derived}/run.json", info)
+        last = run.generations
+        for cell in run.grid.cells:
+            for name in ("public.pt", "metrics.json"):
+                store.put(f"runs/{derived}/gen/{last}/cell/{cell}/{name}", store.get(run.cell_key(last, cell, name)))
+    result = assemble(Run.open(store, derived))
     return {"fid": result["score"], "tvd": result["details"].get("tvd"), "kept": result["optimized"]["kept"]}
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def keep_result(store: LocalStore, run: Run, dataset: str, grid: str, seed: int) -> Path:
+    """run.json and mixture/ into bench/results/<dataset>-<generations>/<grid>-seed<k>/runs/<id>/."""
+    target = ROOT / "bench" / "results" / f"{dataset}-{run.generations}" / f"{grid}-seed{seed}" / "runs" / run.id
+    source = Path(store.root) / "runs" / run.id
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / "run.json", target / "run.json")
+    shutil.copytree(source / "mixture", target / "mixture", dirs_exist_ok=True)
+    return target
+
+
+def plot(rows: list[dict], path: Path, dataset: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -92,13 +171,14 @@ def plot(rows: list[dict], path: Path) -> None:
         gens = sorted({r["generation"] for r in rows if r["grid"] == grid})
         for ax, key in ((fid_ax, "fid"), (tvd_ax, "tvd")):
             values = [[r[key] for r in rows if r["grid"] == grid and r["generation"] == g] for g in gens]
-            line, = ax.plot(gens, [statistics.fmean(v) for v in values], label=grid)
+            line, = ax.plot(gens, [statistics.fmean(v) for v in values], label=grid, marker=".")
             if seeds > 1:
                 ax.fill_between(gens, [min(v) for v in values], [max(v) for v in values],
                                 color=line.get_color(), alpha=0.15)
     over = f", mean of {seeds} seeds (band: min to max)" if seeds > 1 else ""
-    fid_ax.set(yscale="log", xlabel="generation", ylabel="FID (best cell's mixture)", title=f"MNIST FID{over}")
-    tvd_ax.set(xlabel="generation", ylabel="TVD of class frequencies", title=f"MNIST TVD{over}")
+    name = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}[dataset]
+    fid_ax.set(yscale="log", xlabel="generation", ylabel="FID, 10,000 samples", title=f"{name} FID{over}")
+    tvd_ax.set(xlabel="generation", ylabel="TVD of class frequencies", title=f"{name} TVD{over}")
     for ax in (fid_ax, tvd_ax):
         ax.grid(alpha=0.3)
         ax.legend()
@@ -107,54 +187,73 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def write_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
     parser.add_argument("--generations", type=int, default=20)
     parser.add_argument("--grids", default="1x1,2x2")
     parser.add_argument("--seeds", type=int, default=1, help="train each grid with N seeds")
     parser.add_argument("--first-seed", type=int, default=1, help="the seeds are FIRST..FIRST+N-1")
-    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--store", type=Path, default=ROOT / "bench" / "out" / "runs",
+                        help="where the runs are trained, picked up and continued")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--keep-results", action="store_true",
+                        help="copy each run's final mixture to bench/results/<dataset>-<generations>/")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key of every run, e.g. trainer.params.enable_selection=true")
+                        help="override a config key of every run, e.g. trainer.params.replacement=elitist")
     args = parser.parse_args()
     overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
 
     args.out.mkdir(parents=True, exist_ok=True)
-    rows, finals = [], []
+    store = LocalStore(args.store)
+    grids = args.grids.split(",")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    with tempfile.TemporaryDirectory() as tmp:
-        for grid in args.grids.split(","):
-            for seed in seeds:
-                grid_rows, final = train(grid, seed, args.generations, args.workers, Path(tmp), overrides)
-                rows += grid_rows
-                finals.append(final)
-                print(f"{grid} seed {seed}: FID {final['fid']:.2f}, TVD {final['tvd']:.3f} after "
-                      f"{args.generations} generations ({final['seconds'] / 60:.1f} min)", flush=True)
-                if "ensemble" in final:
-                    e = final["ensemble"]
-                    print(f"{grid} seed {seed} optimised ensemble: FID {e['fid']:.2f}, TVD {e['tvd']:.3f}",
-                          flush=True)
-    stem = ("quality_mnist" + (f"-{args.seeds}seeds" if args.seeds > 1 else "")
+    curves, tenths, finals = [], [], []
+    for grid in grids:
+        for seed in seeds:
+            name = run_id(args.dataset, grid, seed, args.generations, overrides)
+            run = trained(store, config_for(args.dataset, grid, seed, args.generations, overrides), name)
+            rows = per_generation(run)
+            curves += [{"grid": grid, "seed": seed, **r} for r in rows]
+            tenths += [{"grid": grid, "seed": seed, **r} for r in every_tenth(run, rows)]
+            result = run.read_result()
+            final = {"grid": grid, "seed": seed, "run": run.id, "fid": result["score"],
+                     "tvd": result["details"].get("tvd")}
+            if run.grid.size > 1:
+                e = ensemble(store, run)
+                final.update(ensemble_fid=e["fid"], ensemble_tvd=e["tvd"])
+            finals.append(final)
+            print(f"{grid} seed {seed}: FID {final['fid']:.2f}, TVD {final['tvd']:.3f}"
+                  + (f"; optimised ensemble FID {final['ensemble_fid']:.2f}, TVD {final['ensemble_tvd']:.3f}"
+                     if "ensemble_fid" in final else ""), flush=True)
+            if args.keep_results:
+                print(f"  kept in {keep_result(store, run, args.dataset, grid, seed).relative_to(ROOT)}")
+
+    stem = (f"quality_{args.dataset.replace('-', '_')}_{args.generations}g_{args.seeds}seeds"
             + "".join(f"-{k.split('.')[-1]}={v}" for k, v in overrides.items()))
-    csv_path, png_path = args.out / f"{stem}.csv", args.out / f"{stem}.png"
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    plot(rows, png_path)
-    print("\n| grid | FID (10,000 samples) | TVD | per seed (FID / TVD) | minutes per seed |")
-    print("|---|---|---|---|---|")
-    for grid in args.grids.split(","):
+    write_csv(args.out / f"{stem}-per-generation.csv", curves)
+    write_csv(args.out / f"{stem}-every{EVERY}.csv", tenths)
+    write_csv(args.out / f"{stem}-final.csv", finals)
+    plot(tenths, args.out / f"{stem}.png", args.dataset)
+
+    print("\n| grid | FID (10,000 samples) | TVD | per seed (FID / TVD) |")
+    print("|---|---|---|---|")
+    for grid in grids:
         mine = [f for f in finals if f["grid"] == grid]
-        minutes = statistics.fmean(f["seconds"] for f in mine) / 60
         print(f"| {grid} | {spread([f['fid'] for f in mine], '.1f')} | {spread([f['tvd'] for f in mine], '.3f')} "
-              f"| {per_seed(mine)} | {minutes:.1f} |")
-        ensembles = [f["ensemble"] for f in mine if "ensemble" in f]
-        if ensembles:
-            print(f"| {grid}, optimised ensemble of all cells | {spread([e['fid'] for e in ensembles], '.1f')} "
-                  f"| {spread([e['tvd'] for e in ensembles], '.3f')} | {per_seed(ensembles)} | |")
-    print(f"\n{args.generations} generations, seeds {seeds[0]}..{seeds[-1]}; wrote {csv_path} and {png_path}")
+              f"| {per_seed(mine, 'fid', 'tvd')} |")
+        if any("ensemble_fid" in f for f in mine):
+            print(f"| {grid}, optimised ensemble of all cells | {spread([f['ensemble_fid'] for f in mine], '.1f')} "
+                  f"| {spread([f['ensemble_tvd'] for f in mine], '.3f')} | {per_seed(mine, 'ensemble_fid', 'ensemble_tvd')} |")
+    print(f"\n{args.dataset}, {args.generations} generations, seeds {seeds[0]}..{seeds[-1]}; "
+          f"wrote {args.out}/{stem}*")
 
 
 def spread(values: list[float], fmt: str) -> str:
@@ -164,8 +263,8 @@ def spread(values: list[float], fmt: str) -> str:
     return f"{format(statistics.fmean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
 
 
-def per_seed(results: list[dict]) -> str:
-    return ", ".join(f"{r['fid']:.0f} / {r['tvd']:.2f}" for r in results)
+def per_seed(results: list[dict], fid: str, tvd: str) -> str:
+    return ", ".join(f"{r[fid]:.0f} / {r[tvd]:.2f}" for r in results)
 
 
 if __name__ == "__main__":

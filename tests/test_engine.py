@@ -32,6 +32,18 @@ def test_local_runs_keep_the_checkpoints_of_the_last_keep_generations(tmp_path):
     assert marker_generations(run) == {1, 2, 3, 4, 5}  # markers stay, for status and reports
 
 
+def test_keep_every_keeps_the_public_states_of_every_nth_generation(tmp_path):
+    run = Run.create(LocalStore(tmp_path), validate(tiny(**{"trainer.generations": 7, "general.keep_generations": 2,
+                                                          "general.keep_every": 3})),
+                     run_id="every")
+    run_local(run, workers=1)
+    assert checkpoint_generations(run) == {6, 7}
+    public = {found[0] for key in run.store.list(run.key("gen") + "/")
+              if (found := run.cell_file(key)) and found[2] == "public.pt"}
+    assert public == {3, 6, 7}
+    assert run.read_checkpoint(3, 1, "public.pt", run.sample_shape).generation == 3
+
+
 def test_what_is_due_follows_the_commits(tmp_path):
     run = Run.create(LocalStore(tmp_path), validate(tiny()), run_id="due")
     assert engine.due(run) == engine.Due("cells", 0, (0, 1, 2, 3))

@@ -101,6 +101,8 @@ class General(Section):
     store: Optional[str] = Field(None, max_length=1024)  # file:///path or s3://bucket; None: LPZ_STORE or ./runs
     threads: int = Field(1, ge=1, le=256)
     keep_generations: int = Field(2, ge=0, le=100_000)  # checkpoints of the last N generations; 0 keeps all
+    keep_every: int = Field(0, ge=0, le=100_000)  # also keep the public states of every Nth generation (0: none),
+                                                  # to score or sample the run as it was then
     sample_every: Optional[int] = Field(None, ge=0, le=100_000)  # sample images every N generations; None: every 10%; 0: never
 
 

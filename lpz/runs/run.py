@@ -300,13 +300,16 @@ class Run:
 
     def prune(self, complete: int) -> None:
         """Once generation `complete` is complete, drop the checkpoints of the generation that fell out
-        of the last keep_generations (markers stay, for status and reports)."""
-        keep = self.config.general.keep_generations
+        of the last keep_generations (markers stay, for status and reports; with keep_every N, the public
+        states of every Nth generation stay too)."""
+        keep, every = self.config.general.keep_generations, self.config.general.keep_every
         old = complete - keep
         if keep and old >= 1:
+            kept = ("public.pt",) if every and old % every == 0 else ()
             for c in self.grid.cells:
                 for name in keys.CHECKPOINTS:
-                    self.store.delete(self.cell_key(old, c, name))
+                    if name not in kept:
+                        self.store.delete(self.cell_key(old, c, name))
 
     def all_metrics(self) -> dict[int, dict[int, CellMetrics]]:
         """generation -> cell -> metrics, for every committed cell-generation whose marker is sound.
