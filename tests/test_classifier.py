@@ -155,3 +155,14 @@ def test_training_without_the_dataset_files_is_a_one_line_error(tmp_path):
     result = lpz("scorer", "train", "mnist", check=False, env=os.environ | {"LPZ_DATA_DIR": str(tmp_path)})
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "lpz data download mnist" in result.stderr
+
+
+def test_frechet_distance_with_fewer_samples_than_features_matches_scipys_square_root():
+    rng = numpy_rng("test", "low-rank")
+    real = Statistics.of(rng.normal(size=(400, 60)) @ rng.normal(size=(60, 60)))
+    few = rng.normal(size=(25, 60)) @ rng.normal(size=(60, 60)) + 0.3
+    fast = Statistics.of(few)
+    assert fast.low is not None
+    slow = Statistics(fast.mean, fast.cov)  # no low-rank factor: scipy's sqrtm of the 60 x 60 product
+    assert frechet_distance(fast, real) == pytest.approx(frechet_distance(slow, real), rel=1e-6)
+    assert Statistics.of(rng.normal(size=(100, 60))).low is None  # as many samples as features: the usual way

@@ -14,6 +14,7 @@ import shutil
 import socket
 import threading
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -301,7 +302,7 @@ def test_the_inception_scorer_caches_real_statistics_and_ranks_samples(weights_f
     pixels = (torch.rand(12, 3, 32, 32, generator=generator(2, "real")) * 64 + 96).to(torch.uint8)
     real = Dataset("rgb-test", pixels)
     scorer = inception_scorer(real, weights=weights_file)
-    caches = list((data_dir / ".cache").glob("stats-rgb-test-3x32x32-inception-pool3-*.npz"))
+    caches = list((data_dir / ".cache").glob("stats-rgb-test-3x32x32-*-inception-pool3-*.npz"))
     assert len(caches) == 1
     like_real = real.samples(slice(0, 6))
     noise = images(6, 32, seed=5)
@@ -311,3 +312,25 @@ def test_the_inception_scorer_caches_real_statistics_and_ranks_samples(weights_f
     again = inception_scorer(real, weights=weights_file)  # statistics read back, not recomputed
     assert caches[0].stat().st_mtime_ns == before
     assert (again.real.mean == scorer.real.mean).all() and (again.real.cov == scorer.real.cov).all()
+
+
+def test_random_init_inception_needs_no_weights_and_says_so_in_its_name(data_dir, monkeypatch):
+    """score.inception: random-init scores RGB data offline with the architecture alone, under a name
+    (and a statistics cache) of its own, and the same weights every time."""
+    from lpz.data.base import Dataset
+    from lpz.scoring import make_scorer
+    from lpz.scoring.inception import RANDOM_SCORER_NAME, fid_inception
+    from tests.helpers import tiny_config
+
+    monkeypatch.setattr(inception, "URL", "http://127.0.0.1:9/unreachable")  # the published weights: nowhere
+    pixels = (torch.rand(8, 3, 32, 32, generator=generator(3, "real")) * 255).to(torch.uint8)
+    real = Dataset("rgb-random-init", pixels)
+    with pytest.raises(UserError):
+        make_scorer(tiny_config(), real)
+    scorer = make_scorer(tiny_config(**{"score.inception": "random-init"}), real)
+
+    assert scorer.name == RANDOM_SCORER_NAME
+    assert len(list((data_dir / ".cache").glob(f"stats-rgb-random-init-3x32x32-*-{RANDOM_SCORER_NAME}-*.npz"))) == 1
+    same = fid_inception(generator("fid-inception", "random-init")).features(real.samples(slice(0, 2)))
+    assert torch.equal(scorer.features(real.samples(slice(0, 2))), same)
+    assert scorer.real.mean.shape == (2048,) and np.isfinite(scorer.real.mean).all()

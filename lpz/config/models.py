@@ -94,6 +94,10 @@ class Score(Section):
     type: Literal["fid", "none"] = "fid"
     score_sample_size: int = Field(1000, ge=10, le=100_000)
     final_sample_size: int = Field(10_000, ge=10, le=1_000_000)
+    # RGB data: FID on the published FID Inception weights (the standard), or on the same network with
+    # random weights from a fixed seed, for machines without the weights file: those numbers compare
+    # with each other only, never with a published FID, and the scorer's name says so.
+    inception: Literal["published", "random-init"] = "published"
 
 
 class General(Section):

@@ -22,21 +22,22 @@ def make_scorer(config, dataset, device: str = "cpu", sample_size: int | None = 
     default the run's score_sample_size."""
     if config.score.type == "none":
         return None
-    scorer = scorer_for(dataset, device)
+    scorer = scorer_for(dataset, device, random_inception=config.score.inception == "random-init")
     if scorer.extra is not None and scorer.extra_samples == 0:
         return replace(scorer, extra_samples=sample_size or config.score.score_sample_size)
     return scorer
 
 
-def scorer_for(dataset, device: str = "cpu", inception_weights=None) -> Scorer:
-    """The scorer of a dataset: toy coverage, the MNIST classifier, or InceptionV3 for RGB images."""
-    key = (dataset.name, id(dataset), device, inception_weights)
+def scorer_for(dataset, device: str = "cpu", inception_weights=None, random_inception: bool = False) -> Scorer:
+    """The scorer of a dataset: toy coverage, the MNIST classifier, or InceptionV3 for RGB images (with
+    the published weights, or random ones when random_inception)."""
+    key = (dataset.name, id(dataset), device, inception_weights, random_inception)
     if key not in _scorers:
-        _scorers[key] = _build(dataset, device, inception_weights)
+        _scorers[key] = _build(dataset, device, inception_weights, random_inception)
     return _scorers[key]
 
 
-def _build(dataset, device: str, inception_weights) -> Scorer:
+def _build(dataset, device: str, inception_weights, random_inception: bool) -> Scorer:
     from lpz.data.toy import MIXTURES
     if dataset.name in MIXTURES:
         from lpz.scoring.toy import TOY_SAMPLES, coverage
@@ -48,4 +49,4 @@ def _build(dataset, device: str, inception_weights) -> Scorer:
     if dataset.shape == SAMPLE_SHAPE:
         return classifier_scorer(dataset)
     from lpz.scoring.inception import inception_scorer
-    return inception_scorer(dataset, device, inception_weights)
+    return inception_scorer(dataset, device, inception_weights, random_init=random_inception)

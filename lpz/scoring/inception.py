@@ -16,6 +16,7 @@ sha256, which a download must match too.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -298,17 +299,23 @@ def _download(target: Path) -> Path:
 
 REAL_SAMPLES = 50_000  # real images the statistics are computed on (all of a smaller dataset)
 SCORER_NAME = "inception-pool3"
+RANDOM_SCORER_NAME = "inception-pool3-random-init"  # not FID: the architecture without the published weights
 
 
-def inception_scorer(dataset, device: str = "cpu", weights: Path | None = None):
-    """FID on InceptionV3 pool3 features against (up to 50,000 of) the real training images."""
+def inception_scorer(dataset, device: str = "cpu", weights: Path | None = None, random_init: bool = False):
+    """FID on InceptionV3 pool3 features against (up to 50,000 of) the real training images; with
+    random_init, the same network with He-random weights from a fixed seed instead of the published ones
+    (its numbers compare only with each other: the scorer's name says so)."""
     from lpz.data.base import data_dir
     from lpz.scoring.base import Scorer
     from lpz.scoring.cache import cached_arrays
     from lpz.scoring.frechet import Statistics
     from lpz.algorithm.seeding import generator
 
-    network = load_fid_inception(weights, device)
+    if random_init:
+        network, name = fid_inception(generator("fid-inception", "random-init")).to(device), RANDOM_SCORER_NAME
+    else:
+        network, name = load_fid_inception(weights, device), SCORER_NAME
     count = min(len(dataset), REAL_SAMPLES)
     chosen = torch.randperm(len(dataset), generator=generator("fid-real", dataset.name))[:count].sort().values
 
@@ -318,6 +325,8 @@ def inception_scorer(dataset, device: str = "cpu", weights: Path | None = None):
         return {"mean": stats.mean, "cov": stats.cov}
 
     shape = "x".join(map(str, dataset.shape))
-    path = data_dir() / ".cache" / f"stats-{dataset.name}-{shape}-{SCORER_NAME}-{SHA256[:12]}.npz"
+    # Two image folders share the name "imagefolder": the images chosen tell them apart.
+    images = hashlib.sha256(dataset.stored[chosen[:256]].numpy().tobytes()).hexdigest()[:8]
+    path = data_dir() / ".cache" / f"stats-{dataset.name}-{shape}-{images}-{name}-{SHA256[:12]}.npz"
     arrays = cached_arrays(path, count, compute)
-    return Scorer(SCORER_NAME, network.features, Statistics(arrays["mean"], arrays["cov"]))
+    return Scorer(name, network.features, Statistics(arrays["mean"], arrays["cov"]))

@@ -43,6 +43,8 @@ def mixture_summary(m: dict) -> str:
     """A run's result (its mixture.json) in words."""
     where = f"cell {m['best_cell']}" if m.get("best_cell") is not None else "the whole grid"
     line = f"mixture of {where}" + (f" scores {fmt(m['score'])}" if m.get("score") is not None else " (not scored)")
+    if m.get("scorer") == "inception-pool3-random-init":
+        line += " (random-init Inception: not comparable with published FIDs)"
     extra = details(m.get("details", {}))
     return line + (f"; {extra}" if extra else "")
 
