@@ -16,7 +16,9 @@ the end, the same mixture scored again on final_sample_size (10,000) samples (`<
 the final mixtures and, for grids, the papers' optimised ensemble of all cells (`<stem>-final.csv`);
 and a plot of the 10,000-sample curves (`<stem>.png`). It prints the table for the README.
 --keep-results copies each run's run.json and mixture/ (its final generators and weights, a few MB)
-to bench/results/<dataset>-<generations>/<grid>-seed<k>/, a store `lpz sample` reads.
+to bench/results/<dataset>-<generations>/<grid>-seed<k>/, a store `lpz sample` reads, with its numbers in
+summary.json there; a later session whose store lacks the run takes its numbers from that file (a
+session's machine, and with it the store, does not outlive the session).
 
     python bench/quality_mnist.py --generations 20                          # one seed, ~10 min on 2 cores
     python bench/quality_mnist.py --generations 200 --seeds 2 --keep-results
@@ -61,11 +63,13 @@ def config_for(dataset: str, grid: str, seed: int, generations: int, overrides: 
     return load_config(ROOT / "configs" / f"{dataset}.yml", {**size, **settings})
 
 
+def tag(overrides: dict) -> str:
+    """A short name for a set of overrides ("" for none)."""
+    return "-" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6] if overrides else ""
+
+
 def run_id(dataset: str, grid: str, seed: int, generations: int, overrides: dict) -> str:
-    tag = ""
-    if overrides:
-        tag = "-" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6]
-    return f"{dataset}-{grid}-seed{seed}-g{generations}{tag}"
+    return f"{dataset}-{grid}-seed{seed}-g{generations}{tag(overrides)}"
 
 
 def trained(store: LocalStore, config, name: str) -> Run:
@@ -150,9 +154,22 @@ def ensemble(store: LocalStore, run: Run) -> dict:
     return {"fid": result["score"], "tvd": result["details"].get("tvd"), "kept": result["optimized"]["kept"]}
 
 
-def keep_result(store: LocalStore, run: Run, dataset: str, grid: str, seed: int) -> Path:
-    """run.json and mixture/ into bench/results/<dataset>-<generations>/<grid>-seed<k>/runs/<id>/."""
-    target = ROOT / "bench" / "results" / f"{dataset}-{run.generations}" / f"{grid}-seed{seed}" / "runs" / run.id
+def measure(store: LocalStore, config, name: str) -> dict:
+    """Train (or pick up) a run and measure it: per-generation rows, 10,000-sample rows every 10
+    generations, and the final mixture's (and for grids the optimised ensemble's) FID and TVD."""
+    run = trained(store, config, name)
+    rows = per_generation(run)
+    result = run.read_result()
+    final = {"fid": result["score"], "tvd": result["details"].get("tvd")}
+    if run.grid.size > 1:
+        e = ensemble(store, run)
+        final.update(ensemble_fid=e["fid"], ensemble_tvd=e["tvd"])
+    return {"per_generation": rows, "every10": every_tenth(run, rows), "final": final}
+
+
+def keep_result(store: LocalStore, run: Run, kept: Path) -> Path:
+    """run.json and mixture/ into <kept>/runs/<id>/: a store `lpz sample` reads."""
+    target = kept / "runs" / run.id
     source = Path(store.root) / "runs" / run.id
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source / "run.json", target / "run.json")
@@ -219,22 +236,23 @@ def main() -> None:
     for grid in grids:
         for seed in seeds:
             name = run_id(args.dataset, grid, seed, args.generations, overrides)
-            run = trained(store, config_for(args.dataset, grid, seed, args.generations, overrides), name)
-            rows = per_generation(run)
-            curves += [{"grid": grid, "seed": seed, **r} for r in rows]
-            tenths += [{"grid": grid, "seed": seed, **r} for r in every_tenth(run, rows)]
-            result = run.read_result()
-            final = {"grid": grid, "seed": seed, "run": run.id, "fid": result["score"],
-                     "tvd": result["details"].get("tvd")}
-            if run.grid.size > 1:
-                e = ensemble(store, run)
-                final.update(ensemble_fid=e["fid"], ensemble_tvd=e["tvd"])
+            kept = ROOT / "bench" / "results" / f"{args.dataset}-{args.generations}{tag(overrides)}" / f"{grid}-seed{seed}"
+            if not store.exists(f"runs/{name}/run.json") and (kept / "summary.json").is_file():
+                summary = json.loads((kept / "summary.json").read_text())  # measured in an earlier session
+                print(f"{name}: from {kept.relative_to(ROOT)}/summary.json", flush=True)
+            else:
+                summary = measure(store, config_for(args.dataset, grid, seed, args.generations, overrides), name)
+            curves += [{"grid": grid, "seed": seed, **r} for r in summary["per_generation"]]
+            tenths += [{"grid": grid, "seed": seed, **r} for r in summary["every10"]]
+            final = {"grid": grid, "seed": seed, "run": name, **summary["final"]}
             finals.append(final)
             print(f"{grid} seed {seed}: FID {final['fid']:.2f}, TVD {final['tvd']:.3f}"
                   + (f"; optimised ensemble FID {final['ensemble_fid']:.2f}, TVD {final['ensemble_tvd']:.3f}"
                      if "ensemble_fid" in final else ""), flush=True)
-            if args.keep_results:
-                print(f"  kept in {keep_result(store, run, args.dataset, grid, seed).relative_to(ROOT)}")
+            if args.keep_results and store.exists(f"runs/{name}/run.json"):
+                target = keep_result(store, Run.open(store, name), kept)
+                (kept / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+                print(f"  kept in {target.relative_to(ROOT)} (and its numbers in summary.json)")
 
     stem = (f"quality_{args.dataset.replace('-', '_')}_{args.generations}g_{args.seeds}seeds"
             + "".join(f"-{k.split('.')[-1]}={v}" for k, v in overrides.items()))
