@@ -76,7 +76,7 @@ def trained(store: LocalStore, config, name: str) -> Run:
     """The run of that name: picked up when finished, continued when interrupted, else trained."""
     if store.exists(f"runs/{name}/run.json"):
         run = Run.open(store, name)
-        if run.info["config"] != config.model_dump(mode="json"):
+        if run.config.model_dump(mode="json") != config.model_dump(mode="json"):  # defaults added since count as equal
             raise SystemExit(f"run {name} in {store.root} was trained with another config: move it away")
         if run.finished():
             print(f"{name}: finished before, picked up", flush=True)
