@@ -81,15 +81,15 @@ def test_a_cell_goes_ahead_once_its_neighbourhood_has_committed_and_computes_the
 def test_local_runs_let_cells_go_ahead_and_keep_their_bytes(tmp_path):
     """With two workers on a 3x3 grid cells start their next generation before the last one is complete
     (seen in the commit times), and the run's bytes are those of one worker (no going ahead)."""
-    config = validate(tiny(**{"grid.rows": 3, "grid.cols": 3, "trainer.generations": 3}))
+    config = validate(tiny(**{"grid.rows": 3, "grid.cols": 3, "trainer.generations": 4}))
     one, two = (Run.create(LocalStore(tmp_path / name), config, run_id="r") for name in ("one", "two"))
     run_local(one, workers=1)
     run_local(two, workers=2)
     metrics = two.all_metrics()
     overlapped = any(m.started_at < max(c.committed_at for c in metrics[g - 1].values())
-                     for g in (2, 3) for m in metrics[g].values())
+                     for g in (2, 3, 4) for m in metrics[g].values())
     assert overlapped
-    final = lambda run: [Path(run.store.root, run.cell_key(3, c, "state.pt")).read_bytes() for c in range(9)]
+    final = lambda run: [Path(run.store.root, run.cell_key(4, c, "state.pt")).read_bytes() for c in range(9)]
     assert final(one) == final(two)
 
 
