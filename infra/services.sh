@@ -78,6 +78,9 @@ start_redis() {
       say "redis: redis-server is not installed and could not be installed; install it and run again"; exit 1; }
   fi
   local port="${LPZ_REDIS_PORT:-$(free_port 16379)}"
+  if port_busy "$port"; then  # LPZ_REDIS_PORT names a port someone else's server holds: never use it
+    say "redis: 127.0.0.1:$port is taken by a server we did not start; choose another LPZ_REDIS_PORT"; exit 1
+  fi
   redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --save '' --appendonly no \
     --dir "$STATE" --pidfile "$STATE/redis.pid" --logfile "$STATE/redis.log"
   echo "$port" >"$STATE/redis.port"
@@ -92,6 +95,9 @@ start_s3() {
   local weed port side
   weed=$(find_weed)
   port="${LPZ_S3_PORT:-$(free_port 18333 with-side-ports)}"
+  if port_busy "$port"; then
+    say "s3: 127.0.0.1:$port is taken by a server we did not start; choose another LPZ_S3_PORT"; exit 1
+  fi
   side=$((port + 1000))
   rm -rf "$STATE/seaweed"; mkdir -p "$STATE/seaweed"
   cat >"$STATE/s3.json" <<JSON
@@ -116,6 +122,7 @@ write_env() {
   cat >"$STATE/env" <<ENV
 export LPZ_BROKER_URL=redis://127.0.0.1:$redis_port/0
 export LPZ_TEST_REDIS_URL=redis://127.0.0.1:$redis_port
+export LPZ_TEST_REDIS_PID=$(cat "$STATE/redis.pid")
 export LPZ_S3_ENDPOINT=127.0.0.1:$s3_port
 export LPZ_S3_ACCESS_KEY=$S3_ACCESS
 export LPZ_S3_SECRET_KEY=$S3_SECRET

@@ -14,8 +14,25 @@ ROOT = Path(__file__).resolve().parents[1]
 # localhost:6379, which may be someone else's).
 for _name in ("LPZ_STORE", "LPZ_BROKER_URL", "LPZ_ALLOWED_STORES"):
     os.environ.pop(_name, None)
-if os.environ.get("LPZ_TEST_REDIS_URL"):
-    os.environ["LPZ_BROKER_URL"] = f"{os.environ['LPZ_TEST_REDIS_URL']}/11"
+
+
+def _suite_redis() -> str | None:
+    """LPZ_TEST_REDIS_URL when it is the Redis infra/services.sh started for the suite (its process id is
+    LPZ_TEST_REDIS_PID), else None: tests flush their database, so never someone else's Redis."""
+    url, pid = os.environ.get("LPZ_TEST_REDIS_URL"), os.environ.get("LPZ_TEST_REDIS_PID")
+    if not url or not pid:
+        return None
+    import redis
+    try:
+        running = redis.Redis.from_url(url, socket_timeout=5).info("server")["process_id"]
+    except redis.RedisError:
+        return None
+    return url if str(running) == pid else None
+
+
+SUITE_REDIS = _suite_redis()
+if SUITE_REDIS:
+    os.environ["LPZ_BROKER_URL"] = f"{SUITE_REDIS}/11"
 
 # Fixtures of their own modules: real S3 clients and buckets, real Celery workers.
 pytest_plugins = ["tests.store_fixtures", "tests.cluster_fixtures"]
@@ -72,10 +89,10 @@ def s3_bucket(s3_settings) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    url = os.environ.get("LPZ_TEST_REDIS_URL")
-    if not url:
-        pytest.fail("LPZ_TEST_REDIS_URL not set: run the suite with `make test`")
-    return url
+    if not SUITE_REDIS:
+        pytest.fail("no Redis of the suite's own (LPZ_TEST_REDIS_URL and LPZ_TEST_REDIS_PID from "
+                    "infra/services.sh, which starts one on a free port): run the suite with `make test`")
+    return SUITE_REDIS
 
 
 SERVICE_MARKS = {"cluster", "browser", "slow"}
