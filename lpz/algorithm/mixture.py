@@ -44,8 +44,7 @@ class Draws:
     def __init__(self, generators: Sequence[torch.nn.Module], noise: Sequence[torch.Tensor],
                  features: Callable[[torch.Tensor], torch.Tensor], chunk: int = 500):
         self.generators, self.noise, self.features, self.chunk = list(generators), list(noise), features, chunk
-        self.measured: list[list[torch.Tensor]] = [[] for _ in self.generators]
-        self.counts = [0] * len(self.generators)
+        self.measured: list[torch.Tensor | None] = [None] * len(self.generators)  # features of the first samples
         self.unmeasured: list[torch.Tensor | None] = [None] * len(self.generators)  # rest of the last chunk
 
     def take(self, weights: Sequence[float]) -> torch.Tensor:
@@ -54,19 +53,24 @@ class Draws:
         for i, count in enumerate(allocate(weights, len(self.noise[0]))):
             if count:
                 self._measure(i, count)
-                parts.append(torch.cat(self.measured[i])[:count])
+                parts.append(self.measured[i][:count])
         return torch.cat(parts)
 
     @torch.no_grad()
     def _measure(self, i: int, count: int) -> None:
-        while self.counts[i] < count:
+        """Extend the measured samples of generator i to at least count."""
+        have = 0 if self.measured[i] is None else len(self.measured[i])
+        more = []
+        while have < count:
             if self.unmeasured[i] is None or not len(self.unmeasured[i]):
-                lo = self.counts[i]  # a multiple of chunk: a chunk is generated only when the last is used up
-                self.unmeasured[i] = self.generators[i](self.noise[i][lo:lo + self.chunk])
-            samples = self.unmeasured[i][:count - self.counts[i]]
+                # have is a multiple of chunk here: a chunk is generated only when the last is used up
+                self.unmeasured[i] = self.generators[i](self.noise[i][have:have + self.chunk])
+            samples = self.unmeasured[i][:count - have]
             self.unmeasured[i] = self.unmeasured[i][len(samples):]
-            self.measured[i].append(self.features(samples).cpu())
-            self.counts[i] += len(samples)
+            more.append(self.features(samples).cpu())
+            have += len(samples)
+        if more:  # joined once per extension, not at every take
+            self.measured[i] = torch.cat(more if self.measured[i] is None else [self.measured[i], *more])
 
 
 def perturb(weights: Sequence[float], sigma: float, gen: torch.Generator) -> list[float]:

@@ -78,7 +78,8 @@ def assemble(run: Run, device: str = "cpu") -> dict:
         if kept:
             result.update(weights=weights, score=score, details=details)
 
-    result.update(cells=candidates, sample_size=n, scorer=scorer.name if scorer else None, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    result.update(cells=candidates, sample_size=n, scorer=scorer.name if scorer else None,
+                  finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     run.write_result({"cells": result["cells_mixed"], "weights": result["weights"],
                       "generators": [best[c].weights for c in result["cells_mixed"]]}, result)
     return run.read_result()

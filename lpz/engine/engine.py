@@ -5,7 +5,8 @@ commit marker is there. From that alone, `due` says what a run needs now: the mi
 first incomplete generation, its assembly, or nothing. There is no global barrier: a cell computes
 generation g+1 as soon as its neighbourhood has committed g (`ahead`), so a slow cell holds up only
 its neighbours. When a cell commits, `committed` says what may start now, and once the cell's
-generation is complete it prunes old checkpoints. `run_cell` and `finish` do the work itself, under a lease, on whichever machine is asked.
+generation is complete it prunes old checkpoints. `run_cell` and `finish` do the work itself, under
+a lease, on whichever machine is asked.
 
 The two transports only carry that work: lpz.engine.local runs it in a process pool on this
 machine, lpz.engine.cluster sends it as Celery tasks (and supervises what was sent).

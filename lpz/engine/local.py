@@ -132,7 +132,8 @@ def _run_cells(pool, workers: int, run: Run, order: str, stop: _StopFlag):
             generation, cell = ready[0]
             finished = [(generation, cell, engine.run_cell(run, generation, cell, cell_device(cell)))]
         else:
-            for generation, cell in ready[:max(0, workers - len(running))] if not stop.requested else []:
+            free = 0 if stop.requested else workers - len(running)
+            for generation, cell in ready[:free]:
                 running[pool.submit(_job, run.store.url, run.id, generation, cell)] = generation, cell
             if not running:
                 return
