@@ -18,14 +18,13 @@ from typing import Iterator
 
 import torch
 
-from lpz.algorithm import losses, mixture, nets
+from lpz.algorithm import losses, mixture, nets, optimisers
 from lpz.config import samples_due
 from lpz.records import CellMetrics, IndividualSummary, Losses, MixtureRecord
 from lpz.algorithm.grid import Grid
 from lpz.algorithm.individual import CellState, Individual
 from lpz.algorithm.seeding import generator
 
-ADAM_BETAS = (0.5, 0.999)
 PREVIEW_SAMPLES = 64
 
 
@@ -162,10 +161,10 @@ def mutate_lr(lr: float, lr0: float, alpha: float, probability: float, gen: torc
 class Trainee:
     """A selected individual being trained: its network, optimizer and running loss."""
 
-    def __init__(self, individual: Individual, net: torch.nn.Module):
+    def __init__(self, individual: Individual, net: torch.nn.Module, optimiser: str):
         self.individual = individual
         self.net = net
-        self.optimizer = torch.optim.Adam(net.parameters(), lr=individual.lr, betas=ADAM_BETAS)
+        self.optimizer = optimisers.build(optimiser, net.parameters(), individual.lr)
         if individual.adam is not None:
             self.optimizer.load_state_dict(individual.adam)
         self.set_lr(individual.lr)
@@ -176,10 +175,15 @@ class Trainee:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
-    def update(self, loss: torch.Tensor):
+    def update(self, loss: torch.Tensor, clip: float | None = None):
+        """One optimiser step on the loss; with clip, every weight is then clamped to [-clip, clip]."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward(inputs=list(self.net.parameters()))
         self.optimizer.step()
+        if clip is not None:
+            with torch.no_grad():
+                for weight in self.net.parameters():
+                    weight.clamp_(-clip, clip)
         step_loss = loss.detach().double()
         self.loss_sum = step_loss if self.loss_sum is None else self.loss_sum + step_loss
         self.steps += 1
@@ -225,7 +229,8 @@ def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents
     """Step 4: every batch, mutate learning rates, update generators, then (unless skipped) discriminators.
 
     opponents_g are the discriminators generators train against; opponents_d the generators
-    discriminators train against.
+    discriminators train against. With the wgan loss, generators step on every critic_steps-th batch
+    only and the critics on every batch, their weights clipped after each step.
     """
     p, seed = config.trainer.params, config.general.seed
     lr0 = p.default_adam_learning_rate
@@ -235,12 +240,15 @@ def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents
     mustangs = generator(seed, cell, generation, "mustangs-batch")
     d_kind = losses.discriminator_kind(config.network.loss)
     batch_size = config.dataloader.batch_size
+    wgan = config.network.loss == "wgan"
+    generator_every = p.critic_steps if wgan else 1
+    clip = p.weight_clip if wgan else None
 
     for b, index in enumerate(batch_indices(config, cell, generation, len(dataset))):
         real = dataset.samples(index).to(device, non_blocking=True)
         for t in trainee_g + trainee_d:
             t.set_lr(mutate_lr(t.individual.lr, lr0, p.alpha, p.mutation_probability, mutation))
-        for i, t in enumerate(trainee_g):
+        for i, t in enumerate(trainee_g if b % generator_every == 0 else []):
             opponent = opponents_g[int(torch.randint(len(opponents_g), (1,), generator=choice))]
             kind = g_losses[i]
             if config.network.loss == "mustangs" and config.network.mustangs_mode == "batch":
@@ -255,7 +263,7 @@ def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents
             opponent = opponents_d[int(torch.randint(len(opponents_d), (1,), generator=choice))]
             with torch.no_grad():
                 fake = opponent(opponent.latent(len(real), noise))
-            t.update(losses.discriminator_loss(d_kind, t.net(real), t.net(fake)))
+            t.update(losses.discriminator_loss(d_kind, t.net(real), t.net(fake)), clip)
 
 
 # ------------------------------------------------------------------ the step
@@ -307,10 +315,11 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         else:  # train the own population, against the whole neighbourhood
             pick_g = [i for i, mine in enumerate(is_own_g) if mine]
             pick_d = [i for i, mine in enumerate(is_own_d) if mine]
+        optimiser = optimisers.name_for(config)
         trainee_g = [Trainee(_adopt(all_g[i], is_own_g[i], own.generators[k], p.migrant_adam),
-                             copy.deepcopy(nets_g[i])) for k, i in enumerate(pick_g)]
+                             copy.deepcopy(nets_g[i]), optimiser) for k, i in enumerate(pick_g)]
         trainee_d = [Trainee(_adopt(all_d[i], is_own_d[i], own.discriminators[k], p.migrant_adam),
-                             copy.deepcopy(nets_d[i])) for k, i in enumerate(pick_d)]
+                             copy.deepcopy(nets_d[i]), optimiser) for k, i in enumerate(pick_d)]
         if loss == "mustangs":
             draw = generator(seed, cell, generation, "mustangs")
             g_losses = [losses.BASE_LOSSES[int(torch.randint(3, (1,), generator=draw))] for _ in trainee_g]

@@ -13,12 +13,14 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from lpz.algorithm.optimisers import MOMENTS, name_for
+
 
 @dataclass
 class Individual:
     weights: dict[str, torch.Tensor]
     lr: float
-    adam: dict | None = None          # torch.optim.Adam state_dict; None until it first trains
+    adam: dict | None = None          # its optimiser's state_dict (Adam's, or RMSprop's for WGAN); None until it first trains
     fitness: float = float("inf")
     origin: tuple[int, int] = (0, 0)  # (cell, generation) of the training that made these weights
     loss: str = ""                    # the loss it trained with last (mustangs draws one)
@@ -31,11 +33,12 @@ class Individual:
         return plain
 
     @classmethod
-    def from_dict(cls, plain: dict, shapes: dict[str, tuple] | None = None, public: bool = False) -> "Individual":
-        """The individual in plain; with the shapes its weights must have, every field is checked first
-        (NotACellState says what is wrong)."""
+    def from_dict(cls, plain: dict, shapes: dict[str, tuple] | None = None, public: bool = False,
+                  optimiser: str | None = None) -> "Individual":
+        """The individual in plain; with the shapes its weights must have (and the optimiser whose
+        state it may hold), every field is checked first (NotACellState says what is wrong)."""
         if shapes is not None:
-            _check_individual(plain, shapes, public)
+            _check_individual(plain, shapes, public, optimiser or "adam")
         return cls(plain["weights"], plain["lr"], plain.get("adam"), plain["fitness"],
                    tuple(plain["origin"]), plain["loss"])
 
@@ -68,9 +71,11 @@ class CellState:
         if expected is not None:
             roles = {"generators": expected.shapes("g"), "discriminators": expected.shapes("d")}
         public = expected.public if expected is not None else False
+        optimiser = expected.optimiser if expected is not None else None
         return cls(plain["cell"], plain["generation"],
-                   [Individual.from_dict(i, roles["generators"], public) for i in plain["generators"]],
-                   [Individual.from_dict(i, roles["discriminators"], public) for i in plain["discriminators"]],
+                   [Individual.from_dict(i, roles["generators"], public, optimiser) for i in plain["generators"]],
+                   [Individual.from_dict(i, roles["discriminators"], public, optimiser)
+                    for i in plain["discriminators"]],
                    list(plain["mixture_weights"]), plain.get("mixture_score"))
 
     def best_generator(self) -> Individual:
@@ -92,6 +97,10 @@ class Expected:
     generation: int
     sample_shape: tuple
     public: bool
+
+    @property
+    def optimiser(self) -> str:
+        return name_for(self.config)
 
     def shapes(self, role: str) -> dict[str, tuple]:
         from lpz.algorithm.nets import parameter_shapes
@@ -131,7 +140,7 @@ def _check_state(plain, expected: Expected) -> None:
     _require(score is None or _is_number(score), "its mixture score is not a number")
 
 
-def _check_individual(plain, shapes: dict[str, tuple], public: bool) -> None:
+def _check_individual(plain, shapes: dict[str, tuple], public: bool, optimiser: str) -> None:
     _require(isinstance(plain, dict), "an individual is not a record")
     _require(weights_fit(plain.get("weights"), shapes), "an individual's weights do not fit the network of the config")
     _require(_is_number(plain.get("lr"), 0) and plain["lr"] < math.inf, "an individual's learning rate is not a number")
@@ -141,21 +150,22 @@ def _check_individual(plain, shapes: dict[str, tuple], public: bool) -> None:
              "an individual's origin is not (cell, generation)")
     _require(isinstance(plain.get("loss"), str) and len(plain["loss"]) < 50, "an individual's loss is not a name")
     adam = plain.get("adam")
-    _require(adam is None or (not public and _is_adam_state(adam, list(shapes.values()))),
+    _require(adam is None or (not public and _is_optimiser_state(adam, list(shapes.values()), optimiser)),
              "an individual's optimiser state does not fit its network")
 
 
-def _is_adam_state(adam, shapes: list[tuple]) -> bool:
-    """A torch.optim.Adam state_dict over parameters of these shapes (in order)."""
-    if not (isinstance(adam, dict) and isinstance(adam.get("state"), dict) and isinstance(adam.get("param_groups"), list)):
+def _is_optimiser_state(state, shapes: list[tuple], optimiser: str) -> bool:
+    """A state_dict of the optimiser over parameters of these shapes (in order)."""
+    if not (isinstance(state, dict) and isinstance(state.get("state"), dict)
+            and isinstance(state.get("param_groups"), list)):
         return False
-    groups = adam["param_groups"]
+    groups = state["param_groups"]
     if len(groups) != 1 or not isinstance(groups[0], dict) or groups[0].get("params") != list(range(len(shapes))):
         return False
-    for index, moments in adam["state"].items():
+    for index, moments in state["state"].items():
         if type(index) is not int or not 0 <= index < len(shapes) or not isinstance(moments, dict):
             return False
-        for name in ("exp_avg", "exp_avg_sq"):
+        for name in MOMENTS[optimiser]:
             moment = moments.get(name)
             if not (isinstance(moment, torch.Tensor) and tuple(moment.shape) == shapes[index]):
                 return False

@@ -22,7 +22,7 @@ from lpz.config.files import read_config_tree
 from lpz.errors import ConfigError, excerpt
 
 NETWORKS = ("four_layer_perceptron", "convolutional", "mlp2d")
-LOSSES = ("bce", "mse", "heuristic", "mustangs")
+LOSSES = ("bce", "mse", "heuristic", "mustangs", "wgan")
 
 
 class Section(BaseModel):
@@ -46,7 +46,7 @@ class TrainerParams(Section):
     population_size: int = Field(1, ge=1, le=64)
     tournament_size: int = Field(2, ge=1, le=4096)
     n_replacements: int = Field(1, ge=0, le=64)
-    default_adam_learning_rate: float = Field(0.0002, gt=0, le=1)
+    default_adam_learning_rate: float = Field(0.0002, gt=0, le=1)  # the initial learning rate, whichever optimizer
     alpha: float = Field(0.0001, ge=0, le=1)  # scales learning-rate mutations
     mutation_probability: float = Field(0.5, ge=0, le=1)
     discriminator_skip_each_nth_step: int = Field(0, ge=0, le=1000)
@@ -54,6 +54,9 @@ class TrainerParams(Section):
     enable_selection: bool = True  # False: train the own population against the whole neighbourhood
     migrant_adam: Literal["fresh", "own"] = "fresh"  # Adam state of a neighbour's individual selected here
     replacement: Literal["elitist", "always"] = "elitist"  # may a trained copy enter only when it is fitter?
+    optimizer: Optional[Literal["adam", "rmsprop"]] = None  # None: rmsprop for loss wgan, adam otherwise
+    critic_steps: int = Field(5, ge=1, le=1000)  # loss wgan: critic steps (batches) per generator step
+    weight_clip: float = Field(0.01, gt=0, le=10)  # loss wgan: critic weights are clamped to [-clip, clip]
     final_mixture: Literal["neighbourhood", "grid"] = "neighbourhood"
     optimize_mixture: OptimizeMixture = OptimizeMixture()
     fitness: Fitness = Fitness()
@@ -288,6 +291,10 @@ def check_combinations(config: Config):
         from lpz.config.footprint import too_big
         if reason := too_big(config, shape, cells):
             yield ("network",), reason
+    for key in ("critic_steps", "weight_clip"):
+        if key in params.model_fields_set and config.network.loss != "wgan":
+            yield (("trainer", "params", key), f"only applies to loss wgan, not {config.network.loss}; "
+                                               f"remove it or set network.loss: wgan")
     if config.network.mustangs_mode != "generation" and config.network.loss != "mustangs":
         yield (("network", "mustangs_mode"), f"only applies to loss mustangs, not {config.network.loss}; "
                                              f"remove it or set loss: mustangs")
