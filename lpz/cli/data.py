@@ -45,8 +45,10 @@ def download(name: str = typer.Argument(..., help="mnist, fashion-mnist, cifar10
         console.print(f"{'downloaded' if downloaded else 'already here'}: {path} (sha256 checked)", highlight=False)
 
 
-def _not_downloadable(name: str, datasets: dict, sources: dict) -> str:
+def _not_downloadable(name: str, datasets, sources: dict) -> str:
     downloadable = ", ".join([*sources, "celeba"])
+    if package := datasets.package(name):
+        return f"{name} comes from the package {package}, which loads its own data; see its documentation"
     if name == "imagefolder":
         return "imagefolder is your own images: set dataloader.path in the config to their folder"
     if name in datasets and datasets[name].kind == "points":
@@ -64,7 +66,9 @@ def list_datasets():
     width = max(map(len, DATASETS))
     console.print(f"{'dataset':<{width}}  where", style="bold", highlight=False)
     for name, spec in DATASETS.items():
-        if spec.kind == "points":
+        if package := DATASETS.package(name):
+            where = f"loaded by the package {package}"
+        elif spec.kind == "points":
             where = "generated"
         elif name == "imagefolder":
             where = "dataloader.path"

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import torch
 
-from lpz.data.specs import data_dir  # noqa: F401  (re-exported)
+from lpz.data.specs import DatasetSpec, data_dir  # noqa: F401  (data_dir: re-exported)
+from lpz.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -35,3 +36,25 @@ class Dataset:
         """All samples, as float32 tensors of at most size samples each."""
         for start in range(0, len(self), size):
             yield self.samples(slice(start, start + size))
+
+
+STORED_DTYPES = {"points": torch.float32, "images": torch.uint8}
+
+
+def check_loaded(dataset: object, spec: DatasetSpec, dataloader) -> Dataset:
+    """dataset itself when it is what spec promises; else one line saying what its loader got wrong
+    (a plugin's loader is not ours: it gets no traceback deep inside training)."""
+    fix = f"dataset {spec.name}: its loader {spec.loader}"
+    if not isinstance(dataset, Dataset):
+        raise UserError(f"{fix} returned a {type(dataset).__name__}; it must return a lpz.data.base.Dataset")
+    if not isinstance(dataset.stored, torch.Tensor):
+        raise UserError(f"{fix} stored a {type(dataset.stored).__name__}; Dataset.stored must be a torch.Tensor")
+    dtype = STORED_DTYPES[spec.kind]
+    if dataset.stored.dtype != dtype:
+        raise UserError(f"{fix} stored {spec.kind} as {dataset.stored.dtype}; store them as {dtype}")
+    shape = tuple(spec.sample_shape(dataloader))
+    if dataset.shape != shape:
+        raise UserError(f"{fix} returned samples of shape {dataset.shape}; its DatasetSpec promises {shape}")
+    if len(dataset) == 0:
+        raise UserError(f"{fix} returned no samples")
+    return dataset

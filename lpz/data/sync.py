@@ -161,13 +161,14 @@ def pull(store: Store, name: str) -> Path:
 
 def require_available(dataloader, store: Store, for_workers: bool = False) -> None:
     """Before a run is created: its dataset must be on this machine or pushed to its store; else one
-    line saying how to get it there. (A generated dataset is always available.) A pushed dataset's
-    manifest is checked now; for a run on this machine (not for_workers) it is pulled now."""
+    line saying how to get it there. (A generated dataset is always available, and so is a plugin's: its
+    loader finds its data.) A pushed dataset's manifest is checked now; for a run on this machine (not
+    for_workers) it is pulled now."""
     from lpz.data import DATASETS
     from lpz.data.download import local_copy
 
     name = dataloader.dataset_name
-    if DATASETS[name].kind == "points":
+    if DATASETS[name].kind == "points" or DATASETS.package(name):
         return
     trust = " (or, if every worker has it in its own LPZ_DATA_DIR, pass --workers-have-data)" if for_workers else ""
     if name == "imagefolder":

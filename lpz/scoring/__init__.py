@@ -45,6 +45,8 @@ def _build(dataset, device: str, inception_weights, random_inception: bool) -> S
         measure = lambda x: coverage(x, toy_mixture)
         return Scorer("frechet-2d", lambda x: x, Statistics.of(dataset.samples()), measure, TOY_SAMPLES,
                       extra_of_features=measure)  # the features are the samples
+    if len(dataset.shape) == 1:  # points from a dataset plugin: the distance of the points themselves
+        return Scorer(f"frechet-{dataset.shape[0]}d", lambda x: x, Statistics.of(dataset.samples()))
     from lpz.scoring.classifier import SAMPLE_SHAPE, classifier_scorer
     if dataset.shape == SAMPLE_SHAPE:
         return classifier_scorer(dataset)

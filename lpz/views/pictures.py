@@ -8,21 +8,22 @@ import torch
 
 
 def scatter_bytes(points: np.ndarray, dataset_name: str, title: str, inches: float = 5.0) -> bytes:
-    """A PNG of 2-D samples over the true modes of their mixture."""
+    """A PNG of 2-D samples over the true modes of their mixture (points from a dataset plugin: alone)."""
     import io
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from lpz.data.toy import MIXTURES
 
-    modes = MIXTURES[dataset_name].modes.numpy()
     fig, ax = plt.subplots(figsize=(inches, inches), dpi=100)
     ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, color="tab:blue", label=f"{len(points)} samples")
-    ax.scatter(modes[:, 0], modes[:, 1], s=60, marker="x", color="tab:red", label="true modes")
     ax.set_aspect("equal")
-    span = np.abs(modes).max() * 1.5
-    ax.set_xlim(-span, span)
-    ax.set_ylim(-span, span)
+    if dataset_name in MIXTURES:
+        modes = MIXTURES[dataset_name].modes.numpy()
+        ax.scatter(modes[:, 0], modes[:, 1], s=60, marker="x", color="tab:red", label="true modes")
+        span = np.abs(modes).max() * 1.5
+        ax.set_xlim(-span, span)
+        ax.set_ylim(-span, span)
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
