@@ -8,6 +8,7 @@ its readers treat it as they treat a checksum mismatch (lpz.runs).
     runs/<id>/run.json                       RunInfo
     runs/<id>/gen/<g>/cell/<c>/metrics.json  CellMetrics: the commit marker of a cell-generation
     runs/<id>/mixture/mixture.json           MixtureResult: the run's result, which marks it finished
+    runs/<id>/ensembles/<name>/ensemble.json EnsembleRecord: an ensemble built from the finished run
     .../lease.json                           LeaseRecord: a task at work on a cell (lpz.engine.leases)
 """
 from __future__ import annotations
@@ -106,6 +107,19 @@ class MixtureResult(Record):
     score: Optional[float]
     weights: list[float] = Field(min_length=1)
     cells_mixed: list[int] = Field(min_length=1)
+    files: dict[Literal["generators.pt"], Sha256]
+
+
+class EnsembleMember(Record):
+    cell: int = Field(ge=0)
+    index: int = Field(ge=0)  # in the cell's population
+
+
+class EnsembleRecord(Record):
+    method: Small
+    score: Optional[float]
+    weights: list[float] = Field(min_length=1)
+    members: list[EnsembleMember] = Field(min_length=1)
     files: dict[Literal["generators.pt"], Sha256]
 
 

@@ -27,6 +27,7 @@ REQUIRED_KINDS = {
     "probability_above_one", "unknown_loss", "unknown_network", "unknown_dataset", "tournament_too_large",
     "too_many_replacements", "mlp2d_on_mnist", "perceptron_on_gaussian8", "yaml_syntax_error", "top_level_list",
     "missing_network", "empty", "include_missing", "keep_one_generation", "hidden_size_not_mlp2d", "bad_run_name",
+    "critic_steps_zero", "weight_clip_zero", "critic_steps_without_wgan", "unknown_optimizer",
 }
 
 MINIMAL = """

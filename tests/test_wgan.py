@@ -84,3 +84,12 @@ def test_the_shipped_mnist_wgan_config_trains_a_cell_on_mnist(tmp_path, data_env
     critic = read_state(run, 1, 0).discriminators[0]
     assert critic.loss == "wgan"
     assert max(w.abs().max().item() for w in critic.weights.values()) <= 0.01
+
+
+def test_a_resolved_config_validates_again_whatever_the_loss():
+    """run.json holds the resolved config (defaults filled in); the WGAN keys' defaults must not trip
+    the check that they are set only with loss wgan."""
+    from lpz.config import resolved
+    for loss in ("bce", "wgan"):
+        config = validate(tiny(**{"network.loss": loss}))
+        assert validate(resolved(config)) == config

@@ -18,7 +18,7 @@ from typing import Iterator
 
 import torch
 
-from lpz.algorithm import losses, mixture, nets, optimisers
+from lpz.algorithm import gradient_free, losses, mixture, nets, optimisers
 from lpz.config import samples_due
 from lpz.records import CellMetrics, IndividualSummary, Losses, MixtureRecord
 from lpz.algorithm.grid import Grid
@@ -159,20 +159,21 @@ def mutate_lr(lr: float, lr0: float, alpha: float, probability: float, gen: torc
 # ------------------------------------------------------------------ training
 
 class Trainee:
-    """A selected individual being trained: its network, optimizer and running loss."""
+    """A selected individual being trained: its network, optimizer (None for the gradient-free
+    trainers) and running loss."""
 
-    def __init__(self, individual: Individual, net: torch.nn.Module, optimiser: str):
+    def __init__(self, individual: Individual, net: torch.nn.Module, optimiser: str | None):
         self.individual = individual
         self.net = net
-        self.optimizer = optimisers.build(optimiser, net.parameters(), individual.lr)
-        if individual.adam is not None:
+        self.optimizer = optimisers.build(optimiser, net.parameters(), individual.lr) if optimiser else None
+        if self.optimizer is not None and individual.adam is not None:
             self.optimizer.load_state_dict(individual.adam)
         self.set_lr(individual.lr)
         self.loss_sum, self.steps = None, 0  # summed on the network's device: no sync per step
 
     def set_lr(self, lr: float):
         self.individual.lr = lr
-        for group in self.optimizer.param_groups:
+        for group in self.optimizer.param_groups if self.optimizer is not None else []:
             group["lr"] = lr
 
     def update(self, loss: torch.Tensor, clip: float | None = None):
@@ -184,6 +185,10 @@ class Trainee:
             with torch.no_grad():
                 for weight in self.net.parameters():
                     weight.clamp_(-clip, clip)
+        self.record(loss)
+
+    def record(self, loss: torch.Tensor):
+        """Count one step's loss into the mean the cell's metrics report."""
         step_loss = loss.detach().double()
         self.loss_sum = step_loss if self.loss_sum is None else self.loss_sum + step_loss
         self.steps += 1
@@ -191,7 +196,7 @@ class Trainee:
     def finish(self, cell: int, generation: int) -> Individual:
         ind = self.individual
         ind.weights = _to_cpu(self.net.state_dict())
-        ind.adam = _to_cpu(self.optimizer.state_dict())
+        ind.adam = _to_cpu(self.optimizer.state_dict()) if self.optimizer is not None else None
         ind.origin = (cell, generation)
         return ind
 
@@ -241,8 +246,8 @@ def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents
     d_kind = losses.discriminator_kind(config.network.loss)
     batch_size = config.dataloader.batch_size
     wgan = config.network.loss == "wgan"
-    generator_every = p.critic_steps if wgan else 1
-    clip = p.weight_clip if wgan else None
+    generator_every = (p.critic_steps or losses.WGAN_CRITIC_STEPS) if wgan else 1
+    clip = (p.weight_clip or losses.WGAN_WEIGHT_CLIP) if wgan else None
 
     for b, index in enumerate(batch_indices(config, cell, generation, len(dataset))):
         real = dataset.samples(index).to(device, non_blocking=True)
@@ -337,7 +342,8 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         else:
             opponents_g = [n for n, mine in zip(nets_d, is_own_d) if not mine] + [t.net for t in trainee_d]
             opponents_d = [n for n, mine in zip(nets_g, is_own_g) if not mine] + [t.net for t in trainee_g]
-        train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, dataset, g_losses, device)
+        trainer = train if config.trainer.name == "lipizzaner" else gradient_free.train
+        trainer(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, dataset, g_losses, device)
         trained_g = [t.finish(cell, generation + 1) for t in trainee_g]
         trained_d = [t.finish(cell, generation + 1) for t in trainee_d]
 

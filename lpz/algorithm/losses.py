@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 BASE_LOSSES = ("bce", "mse", "heuristic")
+WGAN_CRITIC_STEPS, WGAN_WEIGHT_CLIP = 5, 0.01  # Arjovsky et al.'s, where a wgan config leaves them out
 
 
 def generator_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:

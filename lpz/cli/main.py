@@ -348,18 +348,23 @@ def assemble_run(run_id: str = typer.Argument(..., metavar="ID", help="Run id (s
 
 # ------------------------------------------------------------------ sample
 
+ENSEMBLE_HELP = "Draw from an ensemble built with `lpz ensemble` instead of the run's own mixture."
+
+
 @app.command()
 def sample(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz list)."),
            n: int = typer.Option(1000, "-n", min=1, max=1_000_000, help="How many samples."),
            out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output folder (default: samples/ID)."),
            seed: int = typer.Option(0, min=0, help="Which draw: the same seed gives the same samples."),
+           ensemble: Optional[str] = typer.Option(None, "--ensemble", metavar="NAME", help=ENSEMBLE_HELP),
            store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     """Draw N samples from a finished run's mixture: a PNG (scatter plot or image grid) and an .npy."""
     from lpz.views import sampling
 
     the_run = _open_run(run_id, store)
-    samples = sampling.draw(the_run, n, seed)
-    written = sampling.write(the_run, samples, out or Path("samples") / the_run.id)
+    samples = sampling.draw(the_run, n, seed, ensemble)
+    default_out = Path("samples") / (the_run.id if ensemble is None else f"{the_run.id}-{ensemble}")
+    written = sampling.write(the_run, samples, out or default_out)
     for path in written:
         console.print(f"wrote {path}")
 
@@ -384,6 +389,7 @@ def score(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz 
           n: int = typer.Option(10_000, "-n", min=10, max=1_000_000, help="Samples to score."),
           seed: int = typer.Option(0, min=0, help="Which draw of samples."),
           inception_weights: Optional[Path] = typer.Option(None, help="FID Inception weights file (RGB data)."),
+          ensemble: Optional[str] = typer.Option(None, "--ensemble", metavar="NAME", help=ENSEMBLE_HELP),
           store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     """Score a finished run's mixture on N samples: FID, and TVD where defined (MNIST-like data)."""
     from lpz.views import sampling
@@ -392,13 +398,56 @@ def score(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz 
     from lpz.engine.work import run_dataset
 
     the_run = _open_run(run_id, store)
-    samples = sampling.draw(the_run, n, seed)
+    samples = sampling.draw(the_run, n, seed, ensemble)
     scorer = scorer_for(run_dataset(the_run), inception_weights=inception_weights)
     fid = scorer.score(samples)
     # Toy coverage is defined on 2,500 samples; draw() shuffled them, so a prefix is a fair draw.
     extra = details(scorer.extra(samples[:scorer.extra_samples or n]) if scorer.extra else {})
     console.print(f"FID {fid:.4g} on {n:,} samples ({scorer.name} features)" + (f"; {extra}" if extra else ""),
                   highlight=False)
+
+
+# ------------------------------------------------------------------ ensemble
+
+@app.command()
+def ensemble(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz list)."),
+             method: str = typer.Option("greedy-iterative", "--method", "-m",
+                                        help="greedy-iterative, greedy-random, ga-reo or ga-nreo."),
+             max_size: int = typer.Option(5, "--max-size", min=1, max=10, help="At most this many generators."),
+             name: Optional[str] = typer.Option(None, "--name", help="What to call it (default: the method)."),
+             samples: int = typer.Option(5000, "--samples", min=100, max=100_000,
+                                         help="Samples per generator the search scores weightings on."),
+             replace: bool = typer.Option(False, "--replace", help="Build again over an ensemble of that name."),
+             store: Optional[str] = typer.Option(None, help=STORE_HELP)):
+    """Build an ensemble from all generators of a finished run's last generation (greedy or genetic
+    search), score it as the run's own mixture is scored, and keep it beside that mixture."""
+    from lpz.engine.ensembles import build, check_request
+    from lpz.views.console import details
+
+    the_run = _open_run(run_id, store)
+    name = name or method
+    check_request(the_run, method, name, replace)
+    with Progress(TextColumn("{task.description}"), TextColumn("{task.completed} weightings scored"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(f"{method} over {the_run.grid.size} cells' generators")
+        record = build(the_run, method, name, max_size, samples, replace, progress=lambda: bar.advance(task))
+    own = the_run.read_result()
+    table = Table(box=None)
+    for column in ("mixture", "generators", "score", "more"):
+        table.add_column(column, no_wrap=True)
+    table.add_row("the run's own", str(len(own["weights"])), _number(own["score"]), details(own.get("details", {})))
+    table.add_row(f"ensemble {name}", str(len(record["weights"])), _number(record["score"]),
+                  details(record.get("details", {})))
+    console.print(table)
+    members = ", ".join(f"cell {m['cell']}: {w:.2f}" for m, w in zip(record["members"], record["weights"]))
+    console.print(f"members: {members}", highlight=False)
+    console.print(f"search:  {record['search']['evaluations']:,} weightings scored on {samples:,} samples per "
+                  f"generator in {record['search']['seconds']:.0f} s", highlight=False)
+    console.print(f"next:    lpz sample {the_run.id} --ensemble {name}" + _store_flag(the_run))
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 # ------------------------------------------------------------------ list

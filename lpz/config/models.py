@@ -23,6 +23,8 @@ from lpz.errors import ConfigError, excerpt
 
 NETWORKS = ("four_layer_perceptron", "convolutional", "mlp2d")
 LOSSES = ("bce", "mse", "heuristic", "mustangs", "wgan")
+TRAINERS = ("lipizzaner", "ea-alternating", "ea-parallel", "nes")
+GRADIENT_FREE = {"ea": ("ea-alternating", "ea-parallel"), "nes": ("nes",)}  # section: the trainers that read it
 
 
 class Section(BaseModel):
@@ -55,16 +57,39 @@ class TrainerParams(Section):
     migrant_adam: Literal["fresh", "own"] = "fresh"  # Adam state of a neighbour's individual selected here
     replacement: Literal["elitist", "always"] = "elitist"  # may a trained copy enter only when it is fitter?
     optimizer: Optional[Literal["adam", "rmsprop"]] = None  # None: rmsprop for loss wgan, adam otherwise
-    critic_steps: int = Field(5, ge=1, le=1000)  # loss wgan: critic steps (batches) per generator step
-    weight_clip: float = Field(0.01, gt=0, le=10)  # loss wgan: critic weights are clamped to [-clip, clip]
+    # Loss wgan only (None elsewhere; with wgan, None means Arjovsky et al.'s 5 and 0.01):
+    critic_steps: Optional[int] = Field(None, ge=1, le=1000)  # critic steps (batches) per generator step
+    weight_clip: Optional[float] = Field(None, gt=0, le=10)  # critic weights are clamped to [-clip, clip]
     final_mixture: Literal["neighbourhood", "grid"] = "neighbourhood"
     optimize_mixture: OptimizeMixture = OptimizeMixture()
     fitness: Fitness = Fitness()
 
 
+class EvolutionaryAlgorithm(Section):
+    """trainer.name ea-alternating, ea-parallel: every batch a tournament, Gaussian mutation and replacement
+    over the individuals a cell trains, trainer.params.population_size of them (the old EA trainers and
+    their defaults)."""
+    sigma: float = Field(0.25, gt=0, le=100)  # standard deviation of a weight's mutation, before alpha
+    alpha: float = Field(0.25, gt=0, le=100)  # scales every mutation: w += alpha * N(0, sigma)
+    mutation_probability: float = Field(0.9, ge=0, le=1)  # chance that a weight mutates
+    tournament_size: int = Field(2, ge=1, le=64)  # of the tournaments that pick the parents among the trainees
+    n_replacements: int = Field(1, ge=0, le=64)  # offspring that may replace the worst trainee, per batch
+
+
+class NaturalEvolutionStrategy(Section):
+    """trainer.name nes: every batch a step along a gradient estimated from perturbed weights (the old
+    parallel NES trainer; its defaults)."""
+    sigma: float = Field(0.1, gt=0, le=100)  # standard deviation of the perturbations
+    alpha: float = Field(0.001, gt=0, le=100)  # step size
+    population_size: int = Field(50, ge=2, le=100)  # perturbations per row; a batch evaluates P x P of them
+
+
 class Trainer(Section):
+    name: Literal[TRAINERS] = "lipizzaner"  # the training of step 4: gradients, or a gradient-free baseline
     generations: int = Field(20, ge=1, le=100_000)
     params: TrainerParams = TrainerParams()
+    ea: EvolutionaryAlgorithm = EvolutionaryAlgorithm()
+    nes: NaturalEvolutionStrategy = NaturalEvolutionStrategy()
 
 
 class Grid(Section):
@@ -83,6 +108,7 @@ class Dataloader(Section):
     path: Optional[str] = Field(None, max_length=4096)  # imagefolder only: the folder of images
     image_size: int = Field(64, ge=8, le=1024)  # imagefolder: side of the square images
     crop: Optional[int] = Field(None, ge=1, le=8192)  # imagefolder: centre square cropped first (default: the shorter side)
+    data_size: Optional[int] = Field(None, ge=1, le=100_000)  # gaussian only: values per sample (None: 1000)
 
 
 class Network(Section):
@@ -285,6 +311,8 @@ def check_combinations(config: Config):
         fitting = [name for name, (_, ok) in needs.items() if ok]
         fix = f"use {' or '.join(fitting)}" if fitting else "no network of lpz fits it, choose another dataset"
         yield (("network", "name"), f"{network} {need}; dataset {spec.name} has samples of shape {shape}; {fix}")
+    if config.dataloader.data_size is not None and spec.name != "gaussian":
+        yield (("dataloader", "data_size"), f"only applies to dataset gaussian, not {spec.name}; remove it")
     if config.network.hidden_size is not None and network != "mlp2d":
         yield (("network", "hidden_size"), f"only mlp2d has a hidden_size; remove it for {network}")
     if fits:
@@ -292,12 +320,48 @@ def check_combinations(config: Config):
         if reason := too_big(config, shape, cells):
             yield ("network",), reason
     for key in ("critic_steps", "weight_clip"):
-        if key in params.model_fields_set and config.network.loss != "wgan":
+        if getattr(params, key) is not None and config.network.loss != "wgan":
             yield (("trainer", "params", key), f"only applies to loss wgan, not {config.network.loss}; "
                                                f"remove it or set network.loss: wgan")
     if config.network.mustangs_mode != "generation" and config.network.loss != "mustangs":
         yield (("network", "mustangs_mode"), f"only applies to loss mustangs, not {config.network.loss}; "
                                              f"remove it or set loss: mustangs")
+    yield from _trainer_combinations(config)
+
+
+# trainer.params keys of gradient training, which the gradient-free trainers would silently ignore
+GRADIENT_ONLY = ("default_adam_learning_rate", "alpha", "mutation_probability", "optimizer", "migrant_adam")
+
+
+def _changed(section: Section, keys=None) -> list[str]:
+    """The keys of a section whose values differ from their defaults. (Not model_fields_set: a run's
+    stored config has every default written out, and must validate again.)"""
+    fields = type(section).model_fields
+    return [key for key in keys or fields if getattr(section, key) != fields[key].default]
+
+
+def _trainer_combinations(config: Config):
+    trainer = config.trainer
+    for section, names in GRADIENT_FREE.items():
+        if trainer.name not in names and (keys := _changed(getattr(trainer, section))):
+            yield (("trainer", section, keys[0]), f"only applies to trainer {' or '.join(names)}, not "
+                                                  f"{trainer.name}; remove it or set trainer.name: {names[0]}")
+    if trainer.name == "lipizzaner":
+        return
+    section = next(s for s, names in GRADIENT_FREE.items() if trainer.name in names)
+    for key in _changed(trainer.params, GRADIENT_ONLY):
+        own = key in type(getattr(trainer, section)).model_fields  # e.g. an old config's alpha
+        hint = f"; did you mean trainer.{section}.{key}?" if own else ""
+        yield (("trainer", "params", key), f"only applies to gradient training (trainer lipizzaner), "
+                                           f"not {trainer.name}; remove it{hint}")
+    if config.network.loss in ("wgan", "mustangs"):
+        yield (("network", "loss"), f"{config.network.loss} is not evolved by trainer {trainer.name}; "
+                                    f"use bce, mse or heuristic, or trainer.name: lipizzaner")
+    population = trainer.params.population_size  # the EA's population: the individuals a cell trains
+    for key in ("tournament_size", "n_replacements"):
+        if section == "ea" and getattr(trainer.ea, key) > population:
+            yield (("trainer", "ea", key), f"{getattr(trainer.ea, key)} exceeds trainer.params.population_size "
+                                           f"{population}; use at most {population}, or raise population_size")
 
 
 def samples_due(config: Config, generation: int) -> bool:

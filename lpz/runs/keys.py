@@ -9,11 +9,15 @@
     runs/<id>/mixture/generators.pt           the result's generators and weights
     runs/<id>/mixture/lease.json              while the result is assembled
     runs/<id>/mixture/mixture.json            the result, with its checksum: marks the run finished
+    runs/<id>/ensembles/<name>/generators.pt  an ensemble built from the finished run (lpz ensemble)
+    runs/<id>/ensembles/<name>/ensemble.json  its record, with the checksum of generators.pt; written last
     runs/<id>/control.json                    a cancelled or failed run
     active/<id>.json                          a cluster run the workers serving this store drive
     data/<name>/manifest.json, files/<path>   datasets pushed with `lpz data push`
 """
 from __future__ import annotations
+
+import re
 
 CHECKPOINTS = ("state.pt", "public.pt")
 MARKER = "metrics.json"
@@ -45,6 +49,23 @@ def parse_cell(run_id: str, key: str) -> tuple[int, int, str] | None:
 
 def result(run_id: str, name: str) -> str:
     return run(run_id, "mixture", name)
+
+
+ENSEMBLE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
+
+
+def ensemble(run_id: str, name: str, file: str) -> str:
+    """An ensemble's file; with empty name and file, the prefix of all the run's ensembles."""
+    return run(run_id, "ensembles", name, file) if name else run(run_id, "ensembles") + "/"
+
+
+def parse_ensemble(run_id: str, key: str) -> str | None:
+    """The name of the ensemble whose record a key is; None for any other key."""
+    parts = key.split("/")
+    if len(parts) == 5 and parts[:3] == ["runs", run_id, "ensembles"] and parts[4] == "ensemble.json" \
+            and ENSEMBLE_NAME.match(parts[3]):
+        return parts[3]
+    return None
 
 
 def control(run_id: str) -> str:

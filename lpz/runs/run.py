@@ -25,7 +25,7 @@ from lpz.config import Config, resolved, validate
 from lpz.data.specs import DATASETS
 from lpz.errors import CorruptObject, ObjectMissing, RunNotFound, UserError, excerpt
 from lpz.files import sha256
-from lpz.records import CellMetrics, InvalidRecord, MixtureResult, RunInfo, checked
+from lpz.records import CellMetrics, EnsembleRecord, InvalidRecord, MixtureResult, RunInfo, checked
 from lpz.runs import keys
 from lpz.store.base import Store
 
@@ -69,6 +69,14 @@ def check_run_id(run_id: str) -> str:
 def new_run_id(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "run"
     return f"{slug}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def check_ensemble_name(name: str) -> str:
+    """name itself when it can name an ensemble (it becomes part of a store key); else a UserError."""
+    if not (isinstance(name, str) and keys.ENSEMBLE_NAME.match(name)):
+        raise UserError(f"{excerpt(name)} is not an ensemble name; use 1-40 lower-case letters, digits, '_', '.' "
+                        f"or '-', starting with a letter or digit")
+    return name
 
 
 @dataclass
@@ -348,50 +356,99 @@ class Run:
     def write_result(self, generators: dict, result: dict) -> None:
         """The mixture's generators, then mixture.json with their sha256: written last, it marks the run
         finished."""
-        data = self.store.put_tensors(keys.result(self.id, "generators.pt"), generators)
-        self.store.put_json(keys.result(self.id, "mixture.json"), {**result, "files": {"generators.pt": sha256(data)}})
+        self._write_mixture(keys.result(self.id, "generators.pt"), keys.result(self.id, "mixture.json"),
+                            generators, result)
 
     def read_result(self) -> dict:
         """The run's result (mixture.json), checked; DamagedResult when it cannot be trusted."""
-        try:
-            return checked(MixtureResult, self.store.get_json(keys.result(self.id, "mixture.json"),
-                                                              max_bytes=MAX_RECORD_BYTES))
-        except (CorruptObject, InvalidRecord) as e:
-            raise self._damaged_result(f"mixture.json: {e}") from None
+        return self._read_record(keys.result(self.id, "mixture.json"), MixtureResult, self._damaged_result)
 
     def checked_result(self) -> tuple[dict, bytes]:
         """The run's result and the bytes of its generators.pt, which match the sha256 it records."""
         result = self.read_result()
-        try:
-            data = self.store.get(keys.result(self.id, "generators.pt"))
-        except (CorruptObject, ObjectMissing) as e:
-            raise self._damaged_result(f"generators.pt: {e}") from None
-        if sha256(data) != result["files"]["generators.pt"]:
-            raise self._damaged_result("generators.pt: its sha256 differs from the one in mixture.json")
-        return result, data
+        return result, self._checked_generators(keys.result(self.id, "generators.pt"), result, self._damaged_result)
 
     def read_result_generators(self) -> dict:
         """{"cells", "weights", "generators"} of the result, checked against mixture.json and the network."""
-        from lpz.algorithm.individual import weights_fit
-        from lpz.algorithm.nets import parameter_shapes
-        from lpz.store.base import tensors_from
-
         result, data = self.checked_result()
-        try:
-            saved = tensors_from(data)
-        except Exception:  # torch's message would suggest weights_only=False: never
-            raise self._damaged_result("generators.pt: the safe loader refuses it") from None
-        if not (isinstance(saved, dict) and isinstance(saved.get("generators"), list)
-                and saved.get("weights") == result["weights"] and len(saved["generators"]) == len(result["weights"])):
-            raise self._damaged_result("generators.pt does not hold the mixture that mixture.json describes")
-        shapes = parameter_shapes(self.config.network, self.sample_shape, "g")
-        if not all(weights_fit(weights, shapes) for weights in saved["generators"]):
-            raise self._damaged_result("generators.pt: its weights do not fit the run's network")
-        return saved
+        return self._mixture_generators(result, data, self._damaged_result)
 
     def _damaged_result(self, detail: str) -> DamagedResult:
         return DamagedResult(f"run {self.id}: its result is damaged ({detail}); rebuild it from the last "
                              f"generation with `lpz assemble {self.id}`")
+
+    # ------------------------------------------------------------- ensembles built from a finished run
+
+    def write_ensemble(self, name: str, generators: dict, record: dict) -> None:
+        """An ensemble's generators, then its ensemble.json with their sha256 (runs/<id>/ensembles/<name>/)."""
+        self._write_mixture(keys.ensemble(self.id, name, "generators.pt"), keys.ensemble(self.id, name, "ensemble.json"),
+                            generators, record)
+
+    def ensemble_names(self) -> list[str]:
+        """The names of the ensembles built from this run, whose record exists."""
+        return sorted(name for key in self.store.list(keys.ensemble(self.id, "", ""))
+                      if (name := keys.parse_ensemble(self.id, key)) is not None)
+
+    def read_ensemble(self, name: str) -> dict:
+        """An ensemble's record, checked; a UserError when there is none of that name."""
+        check_ensemble_name(name)
+        if not self.store.exists(keys.ensemble(self.id, name, "ensemble.json")):
+            built = ", ".join(self.ensemble_names()) or "none yet"
+            raise UserError(f"run {self.id} has no ensemble {excerpt(name)} (built: {built}); "
+                            f"build one with `lpz ensemble {self.id} --method greedy-iterative`")
+        return self._read_record(keys.ensemble(self.id, name, "ensemble.json"), EnsembleRecord,
+                                 lambda detail: self._damaged_ensemble(name, detail))
+
+    def read_ensemble_generators(self, name: str) -> dict:
+        """{"members", "weights", "generators"} of an ensemble, checked against its record and the network."""
+        record = self.read_ensemble(name)
+        damaged = lambda detail: self._damaged_ensemble(name, detail)  # noqa: E731
+        data = self._checked_generators(keys.ensemble(self.id, name, "generators.pt"), record, damaged)
+        return self._mixture_generators(record, data, damaged)
+
+    def _damaged_ensemble(self, name: str, detail: str) -> DamagedResult:
+        return DamagedResult(f"run {self.id}: its ensemble {name} is damaged ({detail}); build it again with "
+                             f"`lpz ensemble {self.id} --name {name} --replace` and the method it was built with")
+
+    # ------------------------------------------------------------- mixtures in the store, checked
+
+    def _write_mixture(self, generators_key: str, record_key: str, generators: dict, record: dict) -> None:
+        data = self.store.put_tensors(generators_key, generators)
+        self.store.put_json(record_key, {**record, "files": {"generators.pt": sha256(data)}})
+
+    def _read_record(self, key: str, model, damaged) -> dict:
+        try:
+            return checked(model, self.store.get_json(key, max_bytes=MAX_RECORD_BYTES))
+        except (CorruptObject, InvalidRecord) as e:
+            raise damaged(f"{key.rsplit('/', 1)[-1]}: {e}") from None
+
+    def _checked_generators(self, key: str, record: dict, damaged) -> bytes:
+        """The bytes of a generators.pt, which match the sha256 its record holds."""
+        try:
+            data = self.store.get(key)
+        except (CorruptObject, ObjectMissing) as e:
+            raise damaged(f"generators.pt: {e}") from None
+        if sha256(data) != record["files"]["generators.pt"]:
+            raise damaged("generators.pt: its sha256 differs from the one its record holds")
+        return data
+
+    def _mixture_generators(self, record: dict, data: bytes, damaged) -> dict:
+        """The generators.pt of a record, loaded safely and checked against the record and the network."""
+        from lpz.algorithm.individual import weights_fit
+        from lpz.algorithm.nets import parameter_shapes
+        from lpz.store.base import tensors_from
+
+        try:
+            saved = tensors_from(data)
+        except Exception:  # torch's message would suggest weights_only=False: never
+            raise damaged("generators.pt: the safe loader refuses it") from None
+        if not (isinstance(saved, dict) and isinstance(saved.get("generators"), list)
+                and saved.get("weights") == record["weights"] and len(saved["generators"]) == len(record["weights"])):
+            raise damaged("generators.pt does not hold the mixture its record describes")
+        shapes = parameter_shapes(self.config.network, self.sample_shape, "g")
+        if not all(weights_fit(weights, shapes) for weights in saved["generators"]):
+            raise damaged("generators.pt: its weights do not fit the run's network")
+        return saved
 
     def unfinish(self) -> None:
         """Remove the mark of a finished run, so that its result is assembled again."""

@@ -25,10 +25,10 @@ def require_finished(run: Run) -> None:
                         f"sample it once it has, or see `lpz status {run.id}`")
 
 
-def mixture_nets(run: Run) -> tuple[list[torch.nn.Module], list[float]]:
-    """The generators of the run's mixture and their weights."""
+def mixture_nets(run: Run, ensemble: str | None = None) -> tuple[list[torch.nn.Module], list[float]]:
+    """The generators of the run's mixture (or of an ensemble built from it) and their weights."""
     require_finished(run)
-    saved = run.read_result_generators()
+    saved = run.read_result_generators() if ensemble is None else run.read_ensemble_generators(ensemble)
     built = [nets.loaded(run.config.network, run.sample_shape, weights, "g") for weights in saved["generators"]]
     return built, list(saved["weights"])
 
@@ -36,12 +36,12 @@ def mixture_nets(run: Run) -> tuple[list[torch.nn.Module], list[float]]:
 MAX_SAMPLE_BYTES = 4 * 2**30  # the samples of one draw are held in memory at once (twice, while shuffled)
 
 
-def draw(run: Run, n: int, seed: int = 0) -> torch.Tensor:
+def draw(run: Run, n: int, seed: int = 0, ensemble: str | None = None) -> torch.Tensor:
     each = 4 * math.prod(run.sample_shape)
     if n * each > MAX_SAMPLE_BYTES:
         raise UserError(f"{n:,} samples of shape {run.sample_shape} need {n * each / 2**30:.1f} GiB; draw at most "
                         f"{MAX_SAMPLE_BYTES // each:,} at a time (-n)")
-    generators, weights = mixture_nets(run)
+    generators, weights = mixture_nets(run, ensemble)
     torch.set_num_threads(run.config.general.threads)
     z = generators[0].latent(n, generator(run.config.general.seed, "sample", seed))
     samples = mixture.sample(generators, weights, z)
