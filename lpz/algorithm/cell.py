@@ -14,11 +14,11 @@ import copy
 import time
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Iterator
 
 import torch
 
 from lpz.algorithm import gradient_free, losses, mixture, nets, optimisers
+from lpz.algorithm.draws import batch_indices, cell_share, tournament
 from lpz.config import samples_due
 from lpz.records import CellMetrics, IndividualSummary, Losses, MixtureRecord
 from lpz.algorithm.grid import Grid
@@ -128,15 +128,6 @@ def _adopt(individual: Individual, own: bool, local: Individual, migrant_adam: s
     return trainee
 
 
-def tournament(fitness: list[float], size: int, picks: int, gen: torch.Generator) -> list[int]:
-    """Indices of `picks` winners, each the fittest of `size` contestants drawn without replacement."""
-    winners = []
-    for _ in range(picks):
-        contestants = torch.randperm(len(fitness), generator=gen)[:size].tolist()
-        winners.append(min(contestants, key=lambda i: (fitness[i], i)))
-    return winners
-
-
 def replace_worst(local: list[Individual], trained: list[Individual], n_replacements: int,
                   always: bool = False) -> list[Individual]:
     """Each of the best n trained individuals replaces the worst local one: if strictly fitter (elitism),
@@ -203,31 +194,6 @@ class Trainee:
     @property
     def mean_loss(self) -> float | None:
         return float(self.loss_sum) / self.steps if self.steps else None
-
-
-def cell_share(config, cell: int, n_data: int) -> torch.Tensor:
-    """Indices of the data this cell trains on: all of it, or with sampling_ratio < 1 a fixed
-    random subset of its own ("data dieting")."""
-    ratio = config.dataloader.sampling_ratio
-    if ratio >= 1:
-        return torch.arange(n_data)
-    keep = max(config.dataloader.batch_size, int(n_data * ratio))
-    return torch.randperm(n_data, generator=generator(config.general.seed, cell, "subset"))[:keep].sort().values
-
-
-def batch_indices(config, cell: int, generation: int, n_data: int) -> Iterator[torch.Tensor]:
-    """The mini-batches of one generation: index tensors into the data, one epoch's shuffle at a time
-    (built lazily: n_batches may be large)."""
-    seed, loader = config.general.seed, config.dataloader
-    own = cell_share(config, cell, n_data)
-    per_epoch = max(1, len(own) // loader.batch_size)
-    shuffle = generator(seed, cell, generation, "batches")
-    pending = own[:0]
-    for _ in range(loader.n_batches or per_epoch):
-        while len(pending) < loader.batch_size:
-            pending = torch.cat([pending, own[torch.randperm(len(own), generator=shuffle)]])
-        yield pending[:loader.batch_size]
-        pending = pending[loader.batch_size:]
 
 
 def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, dataset, g_losses, device):

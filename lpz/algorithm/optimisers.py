@@ -14,8 +14,10 @@ ADAM_BETAS = (0.5, 0.999)
 MOMENTS = {"adam": ("exp_avg", "exp_avg_sq"), "rmsprop": ("square_avg",)}
 
 
-def name_for(config) -> str:
-    """The optimiser a run's individuals train with."""
+def name_for(config) -> str | None:
+    """The optimiser a run's individuals train with; None for the gradient-free trainers."""
+    if config.trainer.name != "lipizzaner":
+        return None
     chosen = config.trainer.params.optimizer
     return chosen or ("rmsprop" if config.network.loss == "wgan" else "adam")
 

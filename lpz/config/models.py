@@ -351,9 +351,9 @@ def _trainer_combinations(config: Config):
     section = next(s for s, names in GRADIENT_FREE.items() if trainer.name in names)
     for key in _changed(trainer.params, GRADIENT_ONLY):
         own = key in type(getattr(trainer, section)).model_fields  # e.g. an old config's alpha
-        hint = f"; did you mean trainer.{section}.{key}?" if own else ""
+        fix = f"move it to trainer.{section}.{key}, or remove it" if own else "remove it"
         yield (("trainer", "params", key), f"only applies to gradient training (trainer lipizzaner), "
-                                           f"not {trainer.name}; remove it{hint}")
+                                           f"not {trainer.name}; {fix}")
     if config.network.loss in ("wgan", "mustangs"):
         yield (("network", "loss"), f"{config.network.loss} is not evolved by trainer {trainer.name}; "
                                     f"use bce, mse or heuristic, or trainer.name: lipizzaner")
