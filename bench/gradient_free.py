@@ -10,7 +10,8 @@ dataset swapped.
     python bench/gradient_free.py                      # circular and gaussian8, 40 s per run (about 6 minutes)
     python bench/gradient_free.py --budget 120 --problems circular --trainers nes,backpropagation
 
-Prints a Markdown table and writes it to bench/results/gradient-free.txt.
+Prints a Markdown table and writes it to bench/results/gradient-free.txt; its first row per problem, "untrained",
+scores the networks every trainer starts from (generation 0, the same seed and network in every config).
 """
 from __future__ import annotations
 
@@ -86,10 +87,14 @@ def main() -> None:
 
     rows = []
     for problem in args.problems.split(","):
-        for trainer in args.trainers.split(","):
-            config = load_config(CONFIGS / TRAINERS[trainer], {
+        for trainer in ["untrained", *args.trainers.split(",")]:
+            config = load_config(CONFIGS / TRAINERS.get(trainer, TRAINERS["backpropagation"]), {
                 "dataloader.dataset_name": problem, "general.seed": args.seed, "trainer.generations": 100_000})
             with tempfile.TemporaryDirectory() as root:
+                if trainer == "untrained":  # where every trainer starts: the networks of generation 0
+                    rows.append({"problem": problem, "trainer": trainer, "seconds": 0, "batches": 0,
+                                 **score_of(Run.create(LocalStore(root), config, run_id="bench"))})
+                    continue
                 run, seconds = train_for(config, args.budget, root)
                 result = score_of(run)
             loader = config.dataloader

@@ -154,3 +154,13 @@ def test_the_circular_data_is_the_old_systems_points():
     top = (points - torch.tensor([0.0, 4.0])).norm(dim=1) < 1e-5  # angle 0 and 2 pi: drawn twice as often
     assert top.double().mean().item() == pytest.approx(2 / 12, abs=0.01)
     assert coverage(points[:2500], circular) == {"modes_covered": 11, "modes": 11, "high_quality": 1.0}
+
+
+def test_the_gaussian_data_is_the_old_systems_vectors():
+    from lpz.data.toy import load_gaussian
+    config = validate(tiny(**{"dataloader.dataset_name": "gaussian", "dataloader.data_size": 3,
+                              "dataloader.n_samples": 20_000}))
+    data = load_gaussian(config.dataloader, seed=0)
+    assert data.shape == (3,) and len(data) == 20_000
+    assert torch.allclose(data.samples().mean(dim=0), torch.full((3,), 5.0), atol=0.05)
+    assert torch.allclose(data.samples().std(dim=0), torch.full((3,), 2.0), atol=0.05)

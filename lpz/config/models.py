@@ -108,7 +108,7 @@ class Dataloader(Section):
     path: Optional[str] = Field(None, max_length=4096)  # imagefolder only: the folder of images
     image_size: int = Field(64, ge=8, le=1024)  # imagefolder: side of the square images
     crop: Optional[int] = Field(None, ge=1, le=8192)  # imagefolder: centre square cropped first (default: the shorter side)
-    data_size: Optional[int] = Field(None, ge=1, le=100_000)  # gaussian only: values per sample (None: 1000)
+    data_size: Optional[int] = Field(None, ge=2, le=100_000)  # gaussian only: values per sample (None: 1000)
 
 
 class Network(Section):
