@@ -93,3 +93,17 @@ def test_a_resolved_config_validates_again_whatever_the_loss():
     for loss in ("bce", "wgan"):
         config = validate(tiny(**{"network.loss": loss}))
         assert validate(resolved(config)) == config
+
+
+def test_a_gradient_free_individual_may_hold_no_optimiser_state():
+    config = validate(tiny())
+    shapes = parameter_shapes(config.network, (2,), "g")
+    weights = {name: torch.zeros(shape) for name, shape in shapes.items()}
+    params = [torch.nn.Parameter(w.clone()) for w in weights.values()]
+    adam = torch.optim.Adam(params)
+    sum(p.sum() for p in params).backward()
+    adam.step()
+    plain = {"weights": weights, "lr": 0.001, "fitness": 0.5, "origin": [0, 1], "loss": "bce", "adam": None}
+    assert Individual.from_dict(plain, shapes, optimiser=None).adam is None
+    with pytest.raises(NotACellState, match="optimiser state"):
+        Individual.from_dict({**plain, "adam": adam.state_dict()}, shapes, optimiser=None)

@@ -34,11 +34,12 @@ class Individual:
 
     @classmethod
     def from_dict(cls, plain: dict, shapes: dict[str, tuple] | None = None, public: bool = False,
-                  optimiser: str | None = None) -> "Individual":
+                  optimiser: str | None = "adam") -> "Individual":
         """The individual in plain; with the shapes its weights must have (and the optimiser whose
-        state it may hold), every field is checked first (NotACellState says what is wrong)."""
+        state it may hold: None for the gradient-free trainers, which keep none), every field is
+        checked first (NotACellState says what is wrong)."""
         if shapes is not None:
-            _check_individual(plain, shapes, public, optimiser or "adam")
+            _check_individual(plain, shapes, public, optimiser)
         return cls(plain["weights"], plain["lr"], plain.get("adam"), plain["fitness"],
                    tuple(plain["origin"]), plain["loss"])
 
@@ -71,7 +72,7 @@ class CellState:
         if expected is not None:
             roles = {"generators": expected.shapes("g"), "discriminators": expected.shapes("d")}
         public = expected.public if expected is not None else False
-        optimiser = expected.optimiser if expected is not None else None
+        optimiser = expected.optimiser if expected is not None else "adam"
         return cls(plain["cell"], plain["generation"],
                    [Individual.from_dict(i, roles["generators"], public, optimiser) for i in plain["generators"]],
                    [Individual.from_dict(i, roles["discriminators"], public, optimiser)
@@ -99,7 +100,7 @@ class Expected:
     public: bool
 
     @property
-    def optimiser(self) -> str:
+    def optimiser(self) -> str | None:
         return name_for(self.config)
 
     def shapes(self, role: str) -> dict[str, tuple]:
@@ -140,7 +141,7 @@ def _check_state(plain, expected: Expected) -> None:
     _require(score is None or _is_number(score), "its mixture score is not a number")
 
 
-def _check_individual(plain, shapes: dict[str, tuple], public: bool, optimiser: str) -> None:
+def _check_individual(plain, shapes: dict[str, tuple], public: bool, optimiser: str | None) -> None:
     _require(isinstance(plain, dict), "an individual is not a record")
     _require(weights_fit(plain.get("weights"), shapes), "an individual's weights do not fit the network of the config")
     _require(_is_number(plain.get("lr"), 0) and plain["lr"] < math.inf, "an individual's learning rate is not a number")
@@ -150,7 +151,8 @@ def _check_individual(plain, shapes: dict[str, tuple], public: bool, optimiser: 
              "an individual's origin is not (cell, generation)")
     _require(isinstance(plain.get("loss"), str) and len(plain["loss"]) < 50, "an individual's loss is not a name")
     adam = plain.get("adam")
-    _require(adam is None or (not public and _is_optimiser_state(adam, list(shapes.values()), optimiser)),
+    _require(adam is None or (not public and optimiser is not None
+                              and _is_optimiser_state(adam, list(shapes.values()), optimiser)),
              "an individual's optimiser state does not fit its network")
 
 
