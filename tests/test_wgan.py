@@ -59,19 +59,30 @@ def test_wgan_checkpoints_are_byte_identical_across_worker_counts(tmp_path):
     assert len(a) == 3 * 4 * 2 and a == b
 
 
-def test_an_optimiser_state_of_the_wrong_kind_is_refused():
-    config = validate(tiny())  # an Adam run
-    shapes = parameter_shapes(config.network, (2,), "d")
+def individual_of_tiny(optimiser_class, role: str = "d") -> tuple[dict, dict]:
+    """The plain form of an individual of the tiny config, with the state of one step of the optimiser."""
+    shapes = parameter_shapes(validate(tiny()).network, (2,), role)
     weights = {name: torch.zeros(shape) for name, shape in shapes.items()}
     params = [torch.nn.Parameter(w.clone()) for w in weights.values()]
-    rmsprop = torch.optim.RMSprop(params)
+    optimiser = optimiser_class(params)
     sum(p.sum() for p in params).backward()
-    rmsprop.step()
-    plain = {"weights": weights, "lr": 0.001, "fitness": 0.5, "origin": [0, 1], "loss": "wgan",
-             "adam": rmsprop.state_dict()}
+    optimiser.step()
+    return {"weights": weights, "lr": 0.001, "fitness": 0.5, "origin": [0, 1], "loss": "bce",
+            "adam": optimiser.state_dict()}, shapes
+
+
+def test_an_optimiser_state_of_the_wrong_kind_is_refused():
+    plain, shapes = individual_of_tiny(torch.optim.RMSprop)
     assert Individual.from_dict(plain, shapes, optimiser="rmsprop").adam is not None
     with pytest.raises(NotACellState, match="optimiser state"):
         Individual.from_dict(plain, shapes, optimiser="adam")
+
+
+def test_a_gradient_free_individual_may_hold_no_optimiser_state():
+    plain, shapes = individual_of_tiny(torch.optim.Adam, "g")
+    assert Individual.from_dict({**plain, "adam": None}, shapes, optimiser=None).adam is None
+    with pytest.raises(NotACellState, match="optimiser state"):
+        Individual.from_dict(plain, shapes, optimiser=None)
 
 
 def test_the_shipped_mnist_wgan_config_trains_a_cell_on_mnist(tmp_path, data_env):
@@ -93,17 +104,3 @@ def test_a_resolved_config_validates_again_whatever_the_loss():
     for loss in ("bce", "wgan"):
         config = validate(tiny(**{"network.loss": loss}))
         assert validate(resolved(config)) == config
-
-
-def test_a_gradient_free_individual_may_hold_no_optimiser_state():
-    config = validate(tiny())
-    shapes = parameter_shapes(config.network, (2,), "g")
-    weights = {name: torch.zeros(shape) for name, shape in shapes.items()}
-    params = [torch.nn.Parameter(w.clone()) for w in weights.values()]
-    adam = torch.optim.Adam(params)
-    sum(p.sum() for p in params).backward()
-    adam.step()
-    plain = {"weights": weights, "lr": 0.001, "fitness": 0.5, "origin": [0, 1], "loss": "bce", "adam": None}
-    assert Individual.from_dict(plain, shapes, optimiser=None).adam is None
-    with pytest.raises(NotACellState, match="optimiser state"):
-        Individual.from_dict({**plain, "adam": adam.state_dict()}, shapes, optimiser=None)
