@@ -12,7 +12,7 @@ from lpz.engine.local import run_local
 from lpz.engine.work import read_state
 from lpz.runs import Run
 from lpz.store import LocalStore
-from tests.helpers import tiny
+from tests.helpers import lpz, tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 GRADIENT_FREE = ("ea-parallel", "ea-alternating", "nes")
@@ -164,3 +164,14 @@ def test_the_gaussian_data_is_the_old_systems_vectors():
     assert data.shape == (3,) and len(data) == 20_000
     assert torch.allclose(data.samples().mean(dim=0), torch.full((3,), 5.0), atol=0.05)
     assert torch.allclose(data.samples().std(dim=0), torch.full((3,), 2.0), atol=0.05)
+
+
+@pytest.mark.slow
+def test_a_shipped_gradient_free_config_trains_through_lpz_run(tmp_path):
+    """The old circular_ea_par experiment, one generation of it, as a user runs it."""
+    done = lpz("run", str(ROOT / "configs" / "gradient-free" / "circular-ea-parallel.yml"), "--generations", "1",
+               "--store", str(tmp_path), "--workers", "1")
+    assert "done in" in done.stdout and "modes" in done.stdout
+    (run_id,) = [p.name for p in (tmp_path / "runs").iterdir()]
+    state = read_state(Run.open(LocalStore(tmp_path), run_id), 1, 0)
+    assert len(state.generators) == 30 and all(g.adam is None and g.origin == (0, 1) for g in state.generators)
