@@ -478,6 +478,20 @@ def list_runs(store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     console.print(table)
 
 
+# ------------------------------------------------------------------ dashboard
+
+@app.command()
+def dashboard(store: Optional[str] = typer.Option(None, help=STORE_HELP),
+              host: str = typer.Option("127.0.0.1", help="Address to listen on; other than loopback it needs a token."),
+              port: int = typer.Option(8765, min=1, max=65535, help="Port to listen on."),
+              allow_actions: bool = typer.Option(False, "--allow-actions",
+                                                 help="Allow cancel and resume, with the token printed in the URL.")):
+    """A live web dashboard of the runs in the store (read-only unless --allow-actions)."""
+    the_store = open_store(store_url(store))
+    from lpz.dashboard.serve import serve  # the web stack loads only here
+    serve(the_store, host, port, allow_actions, say=lambda line: console.print(line, highlight=False, soft_wrap=True))
+
+
 app.add_typer(data_app, name="data")
 app.add_typer(scorer_app, name="scorer")
 

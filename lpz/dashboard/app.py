@@ -1,0 +1,209 @@
+"""The dashboard's web app: the pages, a JSON API over lpz.dashboard.reading, and the actions.
+
+Every URL is checked before the store is read: run ids with lpz.runs.check_run_id, generations and
+cells as integers within the run, file names with lpz.safe_names and a fixed list; nothing is ever
+served from a path built out of a URL. Reads are open on loopback; bound anywhere else every request
+needs the token (the `?token=` of the printed URL, kept in a cookie). The actions (cancel, resume)
+exist only with --allow-actions and need the token in the X-LPZ-Token header, which no other site's
+page can send.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import secrets
+from importlib import resources
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from lpz.dashboard.actions import ACTIONS
+from lpz.dashboard.reading import Reader
+from lpz.errors import RunNotFound, UserError
+from lpz.runs import DamagedRun
+from lpz.safe_names import check_relative
+from lpz.store.base import Store
+
+STATIC = resources.files("lpz.dashboard") / "static"
+STATIC_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript"}
+STATIC_FILES = {f.name for f in STATIC.iterdir() if f.name.endswith(tuple(STATIC_TYPES))}
+SAMPLE_FILES = {"samples.png"}
+TOKEN_COOKIE = "lpz_token"
+HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+                                      "frame-ancestors 'none'; form-action 'none'",
+           "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Problem(Exception):
+    def __init__(self, code: int, message: str):
+        self.code, self.message = code, message
+
+
+def create_app(store: Store, token: str | None = None, allow_actions: bool = False,
+               token_for_reads: bool = False) -> Starlette:
+    """The app over one store. token: guards the actions (and with token_for_reads, every request)."""
+    if (allow_actions or token_for_reads) and not token:
+        raise ValueError("actions and a non-loopback host need a token")
+    reader = Reader(store)
+
+    def page(name: str):
+        async def serve(request: Request) -> Response:
+            run_id = request.path_params.get("run_id")
+            if run_id is not None:
+                await _call(reader.run, run_id)  # a page for a run that exists, only
+            return _static(name)
+        return serve
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in STATIC_FILES:
+            raise Problem(404, "no such file")
+        return _static(name)
+
+    async def runs(request: Request) -> Response:
+        return _json(await _call(reader.runs))
+
+    async def status(request: Request) -> Response:
+        return _json(await _call(reader.status, request.path_params["run_id"]))
+
+    async def info(request: Request) -> Response:
+        found = await _call(reader.info, request.path_params["run_id"])
+        return _json({**found, "actions": allow_actions})
+
+    async def series(request: Request) -> Response:
+        after = request.query_params.get("after", "0")
+        if not (after.isdigit() and len(after) < 7):
+            raise Problem(400, "after: a generation number")
+        return _json(await _call(reader.series, request.path_params["run_id"], int(after)))
+
+    async def samples(request: Request) -> Response:
+        return _json(await _call(reader.samples, request.path_params["run_id"]))
+
+    async def cell(request: Request) -> Response:
+        found = await _call(reader.cell, request.path_params["run_id"], request.path_params["cell"])
+        if found is None:
+            raise Problem(404, "the run has no such cell")
+        return _json(found)
+
+    async def sample_file(request: Request) -> Response:
+        name = request.path_params["name"]
+        try:
+            check_relative(name, "file name")
+        except UserError as e:
+            raise Problem(400, str(e)) from None
+        if name not in SAMPLE_FILES:
+            raise Problem(404, "no such file")
+        p = request.path_params
+        data = await _call(reader.sample, p["run_id"], p["generation"], p["cell"])
+        if data is None:
+            raise Problem(404, "no picture of that cell-generation")
+        return Response(data, media_type="image/png")
+
+    async def action(request: Request) -> Response:
+        if not allow_actions:
+            raise Problem(403, "this dashboard is read-only: start it with --allow-actions")
+        if not secrets.compare_digest(request.headers.get("x-lpz-token", ""), token):
+            raise Problem(403, "the action needs the token of the URL `lpz dashboard` printed")
+        run_id, name = request.path_params["run_id"], request.path_params["action"]
+        if name not in ACTIONS:
+            raise Problem(404, "no such action")
+        done = await _call(ACTIONS[name], await _call(reader.run, run_id))
+        reader.forget(run_id)
+        return _json({"done": done})
+
+    routes = [
+        Route("/", page("runs.html")),
+        Route("/run/{run_id}", page("run.html")),
+        Route("/run/{run_id}/cell/{cell:int}", page("cell.html")),
+        Route("/static/{name}", static),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),  # no icon, and no 404 in the console
+        Route("/api/runs", runs),
+        Route("/api/runs/{run_id}/status", status),
+        Route("/api/runs/{run_id}/info", info),
+        Route("/api/runs/{run_id}/series", series),
+        Route("/api/runs/{run_id}/samples", samples),
+        Route("/api/runs/{run_id}/cells/{cell:int}", cell),
+        Route("/files/{run_id}/{generation:int}/{cell:int}/{name}", sample_file),
+        Route("/api/runs/{run_id}/{action:str}", action, methods=["POST"]),
+    ]
+    guard = Middleware(BaseHTTPMiddleware, dispatch=_guard(token if token_for_reads else None))
+    return Starlette(routes=routes, middleware=[guard],
+                     exception_handlers={Problem: _problem, 404: _not_found, 405: _not_found})
+
+
+async def _call(function, *args):
+    """function(*args) in a worker thread (it reads the store), its errors as HTTP answers."""
+    from starlette.concurrency import run_in_threadpool
+    try:
+        return await run_in_threadpool(function, *args)
+    except RunNotFound as e:
+        raise Problem(404, str(e)) from None
+    except DamagedRun as e:
+        raise Problem(409, str(e)) from None
+    except UserError as e:  # a malformed id, or an action that does not apply
+        raise Problem(400, str(e)) from None
+
+
+def _guard(token: str | None):
+    async def dispatch(request: Request, call_next) -> Response:
+        given = request.query_params.get("token") or request.headers.get("x-lpz-token") \
+            or request.cookies.get(TOKEN_COOKIE) or ""
+        if token and not secrets.compare_digest(given, token):
+            return _headers(PlainTextResponse("this dashboard needs the token of the URL `lpz dashboard` printed",
+                                              status_code=403))
+        response = _headers(await call_next(request))
+        if token and request.query_params.get("token"):
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return response
+    return dispatch
+
+
+def _headers(response: Response) -> Response:
+    response.headers.update(HEADERS)
+    return response
+
+
+def _static(name: str) -> Response:
+    suffix = name[name.rfind("."):]
+    return Response((STATIC / name).read_bytes(), media_type=STATIC_TYPES[suffix])
+
+
+def _json(value) -> Response:
+    return Response(json.dumps(_finite(value)), media_type="application/json")
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: they become null (the only change from `lpz status --json`)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+async def _problem(request: Request, error: Problem) -> Response:
+    return PlainTextResponse(error.message, status_code=error.code)
+
+
+async def _not_found(request: Request, error) -> Response:
+    return PlainTextResponse("not found", status_code=404)

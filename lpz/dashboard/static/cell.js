@@ -1,0 +1,82 @@
+// The cell page: its story over the generations (individuals, learning rates, mixture weights, timing,
+// samples), from /api/runs/ID/cells/C, refreshed while the run trains.
+"use strict";
+
+const [, , runPart, , cellPart] = location.pathname.split("/");
+const runId = decodeURIComponent(runPart), cell = Number(cellPart);
+const api = `/api/runs/${encodeURIComponent(runId)}`;
+let story = null, pictures = [];
+
+function byIndex(key, pick) {  // one series per individual index
+  const lines = [];
+  for (const g of story.generations) g[key].forEach((individual, i) => {
+    (lines[i] = lines[i] || {name: `${key.slice(0, -1)} ${i}`, points: []}).points.push([g.generation, pick(individual)]);
+  });
+  return lines;
+}
+
+function render() {
+  const gens = story.generations, last = gens[gens.length - 1];
+  document.getElementById("title").textContent = `Cell ${cell} of ${runId}`;
+  document.getElementById("where").textContent = `row ${story.row}, column ${story.col}; neighbourhood ${story.neighbourhood.join(", ")}`;
+  const committed = document.getElementById("committed");
+  committed.textContent = gens.length; committed.dataset.value = last ? last.generation : 0;
+  const score = document.getElementById("score");
+  score.textContent = last ? fmt(last.score) : "-"; score.dataset.value = last ? (last.score ?? "") : "";
+  document.getElementById("lr").textContent = last ? fmt(Math.min(...last.generators.map(i => i[1]))) : "-";
+  lineChart(document.getElementById("g-fitness"), byIndex("generators", i => i[0]), {yLabel: "fitness"});
+  lineChart(document.getElementById("d-fitness"), byIndex("discriminators", i => i[0]), {yLabel: "fitness"});
+  lineChart(document.getElementById("lrs"), [...byIndex("generators", i => i[1]), ...byIndex("discriminators", i => i[1])],
+            {yLabel: "learning rate"});
+  const weights = [];
+  for (const g of gens) g.mixture.weights.forEach((w, i) => {
+    (weights[i] = weights[i] || {name: `weight of cell ${g.mixture.cells[i]}`, points: []}).points.push([g.generation, w]);
+  });
+  lineChart(document.getElementById("weights"), weights, {yLabel: "weight"});
+  const phases = {};
+  for (const g of gens) for (const [phase, seconds] of Object.entries(g.seconds))
+    (phases[phase] = phases[phase] || {name: phase, points: []}).points.push([g.generation, seconds]);
+  lineChart(document.getElementById("phases"), Object.values(phases), {yLabel: "seconds"});
+  if (last) {
+    const row = (kind, i, individual) => el("tr", {}, el("td", {}, `${kind} ${i}`), el("td", {class: "num"}, fmt(individual[0])),
+      el("td", {class: "num"}, fmt(individual[1])),
+      el("td", {}, el("a", {href: `/run/${encodeURIComponent(runId)}/cell/${individual[2][0]}`}, `cell ${individual[2][0]}`)),
+      el("td", {class: "num"}, String(individual[2][1])));
+    document.getElementById("origins").replaceChildren(
+      el("tr", {}, ...["individual", "fitness", "learning rate", "trained in", "at generation"].map(h => el("th", {}, h))),
+      ...last.generators.map((x, i) => row("generator", i, x)), ...last.discriminators.map((x, i) => row("discriminator", i, x)));
+  }
+  renderPictures();
+}
+
+function renderPictures() {
+  const slider = document.getElementById("slider");
+  if (!pictures.length) { document.getElementById("slider-label").textContent = "no pictures yet"; return; }
+  const atEnd = Number(slider.value) >= Number(slider.max);
+  slider.max = pictures.length - 1;
+  if (atEnd) slider.value = slider.max;
+  const g = pictures[Number(slider.value)];
+  document.getElementById("slider-label").textContent = `generation ${g}`;
+  document.getElementById("pictures").replaceChildren(
+    el("img", {src: `/files/${encodeURIComponent(runId)}/${g}/${cell}/samples.png`, alt: `generation ${g}`}));
+}
+
+async function poll() {
+  let ended = false;
+  try {
+    const [fresh, status, samples] = await Promise.all([getJSON(`${api}/cells/${cell}`), getJSON(`${api}/status`),
+                                                        getJSON(`${api}/samples`)]);
+    story = fresh;
+    pictures = Object.entries(samples).filter(([, cells]) => cells.includes(cell)).map(([g]) => Number(g)).sort((a, b) => a - b);
+    render();
+    ended = ["finished", "failed", "cancelled", "damaged"].includes(status.state);
+    document.getElementById("error").textContent = "";
+    document.getElementById("updated").textContent = `${status.state}, updated ${new Date().toLocaleTimeString()}`;
+  } catch (error) { showError(error); }
+  if (!ended) setTimeout(poll, 3000);
+}
+
+const link = document.getElementById("run-link");
+link.textContent = runId; link.href = `/run/${encodeURIComponent(runId)}`;
+document.getElementById("slider").addEventListener("input", renderPictures);
+poll();

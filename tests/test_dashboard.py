@@ -1,0 +1,247 @@
+"""`lpz dashboard`: the real server in a subprocess over a real store, driven by Debian's chromium (Playwright)
+and by plain HTTP. The pages must show exactly what `lpz status --json` prints."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lpz.engine.engine import cancel, fail
+from lpz.engine.local import run_local
+from lpz.errors import UserError
+from lpz.runs import Run
+from lpz.store import LocalStore
+from tests.helpers import lpz, tiny, tiny_config
+
+CHROMIUM = "/usr/bin/chromium"
+SECRET = "TOPSECRET-outside-the-store"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Dashboard:
+    """`lpz dashboard` in a subprocess on a free loopback port; .url is the URL it printed (with its token)."""
+
+    def __init__(self, store: Path, *flags: str):
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if k != "LPZ_DASHBOARD_TOKEN"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from lpz.cli import entry; entry()", "dashboard", "--store", str(store),
+             "--port", str(self.port), *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.url = self.process.stdout.readline().strip().rsplit(" ", 1)[-1]
+        self.token = self.url.partition("?token=")[2]
+        deadline = time.time() + 30
+        while self.get("/api/runs")[0] != 200:
+            assert time.time() < deadline and self.process.poll() is None, self.process.stderr.read()
+            time.sleep(0.2)
+
+    def get(self, path: str, method: str = "GET", headers: dict | None = None) -> tuple[int, str]:
+        """The status and body for a raw path (sent as is: nothing normalises it)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request(method, path, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, response.read().decode(errors="replace")
+        except ConnectionRefusedError:
+            return 0, ""
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """A finished toy run, a cancelled one and a failed one, and a file beside the store that must never be served."""
+    root = tmp_path_factory.mktemp("dashboard")
+    (root / "secret.txt").write_text(SECRET)
+    the_store = LocalStore(root / "store")
+    done = Run.create(the_store, tiny_config(**{"trainer.generations": 3, "general.sample_every": 1}), run_id="toy-done")
+    run_local(done, workers=1)
+    cancel(Run.create(the_store, tiny_config(), run_id="toy-cancelled"))
+    fail(Run.create(the_store, tiny_config(), run_id="toy-failed"), UserError("out of memory"), 1, 2, "worker-1")
+    return root / "store"
+
+
+@pytest.fixture(scope="module")
+def dashboard(store):
+    server = Dashboard(store, "--allow-actions")
+    yield server
+    server.stop()
+
+
+def status_json(store: Path, run_id: str) -> dict:
+    return json.loads(lpz("status", run_id, "--json", "--store", store).stdout)
+
+
+# ------------------------------------------------------------------ over HTTP
+
+def test_the_api_gives_lpz_status_json(dashboard, store):
+    for run_id in ("toy-done", "toy-cancelled", "toy-failed"):
+        code, body = dashboard.get(f"/api/runs/{run_id}/status")
+        assert code == 200
+        shown, printed = json.loads(body), status_json(store, run_id)
+        assert {k: v for k, v in shown.items() if k != "cells"} == {k: v for k, v in printed.items() if k != "cells"}
+    runs = {r["id"]: r for r in json.loads(dashboard.get("/api/runs")[1])}
+    assert {r: runs[r]["state"] for r in runs} == {"toy-done": "finished", "toy-cancelled": "cancelled",
+                                                   "toy-failed": "failed"}
+
+
+@pytest.mark.parametrize("path", [
+    "/run/..", "/run/..%2F..%2Fsecret.txt", "/run/%2e%2e", "/api/runs/..%2Fsecret.txt/status",
+    "/api/runs/Toy-Done/status", "/api/runs/a..b/status", "/api/runs/toy-done%2F..%2F..%2Fsecret.txt/info",
+    "/api/runs/no-such-run/status", "/files/toy-done/1/0/run.json", "/files/toy-done/1/0/..%2F..%2F..%2Frun.json",
+    "/files/toy-done/1/0/.samples.png", "/files/toy-done/1/0/state.pt", "/files/toy-done/9/0/samples.png",
+    "/files/toy-done/1/99/samples.png", "/files/..%2F..%2Fsecret.txt/1/0/samples.png",
+    "/static/..%2F..%2F..%2Fsecret.txt", "/static/app.py", "/static/%2e%2e/app.py", "/api/runs/toy-done/cells/99",
+    "/api/runs/toy-done/series?after=..%2F", "/../secret.txt", "/%2e%2e/%2e%2e/secret.txt",
+])
+def test_no_url_reaches_outside_the_store(dashboard, path):
+    code, body = dashboard.get(path)
+    assert code in (400, 404), (path, code)
+    assert SECRET not in body and '"config"' not in body and "import" not in body
+
+
+def test_a_sample_picture_is_served_as_png(dashboard):
+    code, body = dashboard.get("/files/toy-done/3/0/samples.png")
+    assert code == 200 and body.startswith("\ufffdPNG")
+
+
+def test_actions_need_the_token(dashboard, store):
+    Run.create(LocalStore(store), tiny_config(), run_id="toy-to-cancel")
+    assert dashboard.get("/api/runs/toy-to-cancel/cancel", "POST")[0] == 403
+    assert dashboard.get("/api/runs/toy-to-cancel/cancel", "POST", {"X-LPZ-Token": "guess"})[0] == 403
+    assert dashboard.get(f"/api/runs/toy-to-cancel/cancel?token={dashboard.token}", "POST")[0] == 403  # header only
+    assert status_json(store, "toy-to-cancel")["state"] != "cancelled"
+    code, body = dashboard.get("/api/runs/toy-to-cancel/cancel", "POST", {"X-LPZ-Token": dashboard.token})
+    assert code == 200, body
+    assert status_json(store, "toy-to-cancel")["state"] == "cancelled"
+    code, body = dashboard.get("/api/runs/toy-to-cancel/resume", "POST", {"X-LPZ-Token": dashboard.token})
+    assert code == 400 and "lpz run --resume toy-to-cancel" in body  # a local run resumes where it trains
+    assert dashboard.get("/api/runs/toy-done/cancel", "POST", {"X-LPZ-Token": dashboard.token})[0] == 400
+
+
+def test_a_read_only_dashboard_refuses_actions(store):
+    server = Dashboard(store)
+    try:
+        assert "token" not in server.url
+        assert server.get("/api/runs/toy-failed/cancel", "POST", {"X-LPZ-Token": "anything"})[0] == 403
+        assert server.get("/api/runs/toy-failed/info")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_a_non_loopback_host_without_a_token_is_refused(store):
+    env = {k: v for k, v in os.environ.items() if k != "LPZ_DASHBOARD_TOKEN"}
+    result = lpz("dashboard", "--store", store, "--host", "0.0.0.0", "--port", free_port(), check=False, env=env,
+                 timeout=60)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "LPZ_DASHBOARD_TOKEN" in result.stderr
+
+
+# ------------------------------------------------------------------ in chromium
+
+@pytest.fixture
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed; `make install-test` installs Debian's package")
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def watched_page(browser, errors: list):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return page
+
+
+def number(text: str):
+    return None if text == "" else float(text)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_pages_show_what_lpz_status_says(dashboard, store, browser, tmp_path):
+    errors = []
+    page = watched_page(browser, errors)
+    page.goto(dashboard.url)
+    page.wait_for_selector('tr[data-run="toy-done"]')
+    for run_id in ("toy-done", "toy-cancelled", "toy-failed"):
+        row, printed = page.locator(f'tr[data-run="{run_id}"]'), status_json(store, run_id)
+        assert row.locator(".c-state").inner_text() == printed["state"]
+        assert number(row.locator(".c-generation").get_attribute("data-value")) == printed["generation"]
+        best = printed["best"]["score"] if printed["best"] else None
+        assert number(row.locator(".c-best").get_attribute("data-value")) == best
+    page.screenshot(path=tmp_path / "runs.png", full_page=True)
+
+    page.click('a[href="/run/toy-done"]')
+    page.wait_for_function("() => document.getElementById('state').textContent === 'finished'")
+    page.wait_for_selector("#torus-map rect.cell")
+    page.wait_for_selector("#pictures img")
+    printed = status_json(store, "toy-done")
+    assert number(page.get_attribute("#generation", "data-value")) == printed["generation"] == 3
+    assert number(page.get_attribute("#best", "data-value")) == printed["best"]["score"]
+    assert number(page.get_attribute("#mixture-score", "data-value")) == printed["mixture"]["score"]
+    assert page.locator("#torus-map rect.cell").count() == 4
+    assert '"dataset_name": "gaussian8"' in page.inner_text("#config")
+    page.hover("#scores svg", position={"x": 300, "y": 150})
+    assert "generation" in page.inner_text("#scores .tip")
+    page.select_option("#colour", "worker")
+    page.screenshot(path=tmp_path / "run.png", full_page=True)
+
+    page.click('#torus-map rect.cell[data-cell="1"]')
+    page.wait_for_selector("#g-fitness svg")
+    assert number(page.get_attribute("#committed", "data-value")) == 3
+    assert number(page.get_attribute("#score", "data-value")) == printed["cells"][1]["score"]
+    page.wait_for_selector("#pictures img")
+    page.screenshot(path=tmp_path / "cell.png", full_page=True)
+    assert errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_new_generation_appears_without_reload(dashboard, store, browser, tmp_path):
+    config = tmp_path / "long.yml"
+    config.write_text(yaml.safe_dump(tiny(**{"name": "live", "trainer.generations": 40})))
+    before = set(os.listdir(store / "runs"))
+    training = subprocess.Popen([sys.executable, "-c", "from lpz.cli import entry; entry()", "run", str(config),
+                                 "--store", str(store), "--workers", "1"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while not (new := set(os.listdir(store / "runs")) - before):
+            assert time.time() < deadline and training.poll() is None
+            time.sleep(0.2)
+        run_id = new.pop()
+        errors = []
+        page = watched_page(browser, errors)
+        page.goto(f"{dashboard.url.split('?')[0]}run/{run_id}")
+        page.wait_for_function("() => document.getElementById('generation').dataset.value !== undefined")
+        page.evaluate("window.notReloaded = true")
+        seen = int(page.get_attribute("#generation", "data-value"))
+        page.wait_for_function(f"() => Number(document.getElementById('generation').dataset.value) > {seen}", timeout=60000)
+        assert page.evaluate("window.notReloaded") is True
+        assert page.inner_text("#state") == "running"
+        page.screenshot(path=tmp_path / "live.png", full_page=True)
+        assert errors == []
+    finally:
+        training.terminate()
+        training.wait(timeout=30)
