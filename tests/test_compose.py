@@ -205,6 +205,15 @@ def test_flower_watches_the_workers_broker():
     assert any(str(port).endswith("5555:5555") for port in SERVICES["flower"]["ports"])
 
 
+def test_the_dashboard_serves_the_workers_store_on_loopback_with_a_token():
+    command = tokens(SERVICES["dashboard"]["command"])
+    assert command[:2] == ["lpz", "dashboard"] and "--allow-actions" not in command
+    assert env_value("dashboard", "LPZ_STORE") == env_value("worker", "LPZ_STORE")
+    assert env_value("dashboard", "LPZ_DASHBOARD_TOKEN")  # it listens on 0.0.0.0 inside its container
+    port = command[command.index("--port") + 1]
+    assert SERVICES["dashboard"]["ports"] == [f"127.0.0.1:{port}:{port}"]
+
+
 def test_the_broker_is_the_redis_service():
     broker = urlsplit(env_value("worker", "LPZ_BROKER_URL"))
     assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379)

@@ -178,7 +178,6 @@ def number(text: str):
 
 
 @pytest.mark.browser
-@pytest.mark.slow
 def test_the_pages_show_what_lpz_status_says(dashboard, store, browser, tmp_path):
     errors = []
     page = watched_page(browser, errors)

@@ -11,7 +11,7 @@ TOKEN_VARIABLE = "LPZ_DASHBOARD_TOKEN"
 
 
 def serve(store: Store, host: str, port: int, allow_actions: bool, say=print) -> None:
-    token = os.environ.get(TOKEN_VARIABLE) or (new_token() if allow_actions else None)
+    token = os.environ.get("LPZ_DASHBOARD_TOKEN") or (new_token() if allow_actions else None)
     loopback = is_loopback(host)
     if not loopback and not token:
         raise UserError(f"--host {host} would show the store to the network without a token: set "
