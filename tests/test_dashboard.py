@@ -140,7 +140,7 @@ def test_a_read_only_dashboard_refuses_actions(store):
     try:
         assert "token" not in server.url
         assert server.get("/api/runs/toy-failed/cancel", "POST", {"X-LPZ-Token": "anything"})[0] == 403
-        assert server.get("/api/runs/toy-failed/info")[0] == 200
+        assert json.loads(server.get("/api/runs/toy-failed/info")[1])["actions"] is False
     finally:
         server.stop()
 
@@ -203,6 +203,7 @@ def test_the_pages_show_what_lpz_status_says(dashboard, store, browser, tmp_path
     assert '"dataset_name": "gaussian8"' in page.inner_text("#config")
     page.hover("#scores svg", position={"x": 300, "y": 150})
     assert "generation" in page.inner_text("#scores .tip")
+    assert page.is_visible("#cancel")  # started with --allow-actions
     page.select_option("#colour", "worker")
     page.screenshot(path=tmp_path / "run.png", full_page=True)
 
