@@ -207,13 +207,39 @@ def test_the_pages_show_what_lpz_status_says(dashboard, store, browser, tmp_path
     page.select_option("#colour", "worker")
     page.screenshot(path=tmp_path / "run.png", full_page=True)
 
+    assert page.locator("#scores .legend .name").all_inner_texts() == ["bold: best mixture", "each cell"]
+
     page.click('#torus-map rect.cell[data-cell="1"]')
     page.wait_for_selector("#g-fitness svg")
     assert number(page.get_attribute("#committed", "data-value")) == 3
     assert number(page.get_attribute("#score", "data-value")) == printed["cells"][1]["score"]
     page.wait_for_selector("#pictures img")
+    check_cell_page(page, Run.open(LocalStore(store), "toy-done"), 1)
     page.screenshot(path=tmp_path / "cell.png", full_page=True)
     assert errors == []
+
+
+def check_cell_page(page, run: Run, cell: int) -> None:
+    """The cell page's legends name what the metrics hold, and its table of origins is the metrics', per generation."""
+    metrics = {g: by_cell[cell] for g, by_cell in run.all_metrics().items()}
+    last = metrics[max(metrics)]
+    legend = lambda chart: page.locator(f"#{chart} .legend .name").all_inner_texts()  # noqa: E731
+    assert legend("weights") == [f"cell {c}" for c in sorted(run.grid.neighbourhood(cell))]
+    assert set(legend("phases")) == set(last.seconds) and len(last.seconds) > 1
+    assert legend("lrs") == [f"generator {i}" for i in range(len(last.generators))] + \
+        [f"discriminator {i}" for i in range(len(last.discriminators))]
+    assert legend("g-fitness") == [f"generator {i}" for i in range(len(last.generators))]
+    assert legend("d-fitness") == [f"discriminator {i}" for i in range(len(last.discriminators))]
+    rows = page.locator("#origins tr[data-generation]")
+    assert [int(g) for g in rows.evaluate_all("rows => rows.map(r => r.dataset.generation)")] == sorted(metrics, reverse=True)
+    for g, m in metrics.items():
+        row = page.locator(f'#origins tr[data-generation="{g}"]')
+        assert json.loads(row.locator(".g-origin").get_attribute("data-value")) == [list(i.origin) for i in m.generators]
+        assert json.loads(row.locator(".d-origin").get_attribute("data-value")) == \
+            [list(i.origin) for i in m.discriminators]
+        migrated = any(i.origin[0] != cell for i in [*m.generators, *m.discriminators])
+        assert ("migrated" in (row.get_attribute("class") or "")) == migrated
+        assert (row.locator(".migrated-mark").count() > 0) == migrated
 
 
 @pytest.mark.browser

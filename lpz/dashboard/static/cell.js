@@ -24,29 +24,45 @@ function render() {
   const score = document.getElementById("score");
   score.textContent = last ? fmt(last.score) : "-"; score.dataset.value = last ? (last.score ?? "") : "";
   document.getElementById("lr").textContent = last ? fmt(Math.min(...last.generators.map(i => i[1]))) : "-";
-  lineChart(document.getElementById("g-fitness"), byIndex("generators", i => i[0]), {yLabel: "fitness"});
-  lineChart(document.getElementById("d-fitness"), byIndex("discriminators", i => i[0]), {yLabel: "fitness"});
+  lineChart(document.getElementById("g-fitness"), byIndex("generators", i => i[0]), {yLabel: "fitness", legend: true});
+  lineChart(document.getElementById("d-fitness"), byIndex("discriminators", i => i[0]), {yLabel: "fitness", legend: true});
   lineChart(document.getElementById("lrs"), [...byIndex("generators", i => i[1]), ...byIndex("discriminators", i => i[1])],
-            {yLabel: "learning rate"});
-  const weights = [];
-  for (const g of gens) g.mixture.weights.forEach((w, i) => {
-    (weights[i] = weights[i] || {name: `weight of cell ${g.mixture.cells[i]}`, points: []}).points.push([g.generation, w]);
+            {yLabel: "learning rate", legend: true});
+  const weights = {};  // one series per neighbour cell, named by its number
+  for (const g of gens) g.mixture.cells.forEach((c, i) => {
+    (weights[c] = weights[c] || {name: `cell ${c}`, points: []}).points.push([g.generation, g.mixture.weights[i]]);
   });
-  lineChart(document.getElementById("weights"), weights, {yLabel: "weight"});
+  lineChart(document.getElementById("weights"), Object.values(weights), {yLabel: "weight", legend: true});
   const phases = {};
   for (const g of gens) for (const [phase, seconds] of Object.entries(g.seconds))
     (phases[phase] = phases[phase] || {name: phase, points: []}).points.push([g.generation, seconds]);
-  lineChart(document.getElementById("phases"), Object.values(phases), {yLabel: "seconds"});
-  if (last) {
-    const row = (kind, i, individual) => el("tr", {}, el("td", {}, `${kind} ${i}`), el("td", {class: "num"}, fmt(individual[0])),
-      el("td", {class: "num"}, fmt(individual[1])),
-      el("td", {}, el("a", {href: `/run/${encodeURIComponent(runId)}/cell/${individual[2][0]}`}, `cell ${individual[2][0]}`)),
-      el("td", {class: "num"}, String(individual[2][1])));
-    document.getElementById("origins").replaceChildren(
-      el("tr", {}, ...["individual", "fitness", "learning rate", "trained in", "at generation"].map(h => el("th", {}, h))),
-      ...last.generators.map((x, i) => row("generator", i, x)), ...last.discriminators.map((x, i) => row("discriminator", i, x)));
-  }
+  lineChart(document.getElementById("phases"), Object.values(phases), {yLabel: "seconds", legend: true});
+  renderOrigins();
   renderPictures();
+}
+
+// Per generation, newest first: where each generator and discriminator was trained (cell, generation), its
+// fitness and learning rate; a row whose individuals came from another cell is marked.
+function renderOrigins() {
+  const link = c => el("a", {href: `/run/${encodeURIComponent(runId)}/cell/${c}`}, `cell ${c}`);
+  const origins = (kind, individuals) => el("td", {class: `${kind}-origin`, "data-value": JSON.stringify(individuals.map(i => i[2]))},
+    ...individuals.flatMap((individual, i) => {
+      const [c, g] = individual[2];
+      const parts = [i ? "; " : "", c === cell ? `cell ${c}` : link(c), `, generation ${g}`];
+      if (c !== cell) parts.push(el("span", {class: "migrated-mark", title: `migrated from cell ${c}`}, " (migrated)"));
+      return parts;
+    }));
+  const numbers = (kind, individuals, at) => el("td", {class: `num ${kind}`}, individuals.map(i => fmt(i[at])).join(", "));
+  const rows = story.generations.slice().reverse().map(g => {
+    const migrated = [...g.generators, ...g.discriminators].some(i => i[2][0] !== cell);
+    return el("tr", {"data-generation": g.generation, class: migrated ? "migrated" : ""},
+      el("td", {class: "num"}, String(g.generation)), origins("g", g.generators), origins("d", g.discriminators),
+      numbers("g-fitness", g.generators, 0), numbers("d-fitness", g.discriminators, 0),
+      numbers("g-lr", g.generators, 1), numbers("d-lr", g.discriminators, 1));
+  });
+  document.getElementById("origins").replaceChildren(
+    el("tr", {}, ...["generation", "generators trained in", "discriminators trained in", "G fitness", "D fitness",
+                     "G learning rate", "D learning rate"].map(h => el("th", {}, h))), ...rows);
 }
 
 function renderPictures() {

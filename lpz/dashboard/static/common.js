@@ -51,7 +51,9 @@ function svg(tag, attributes = {}) {
 const PALETTE = ["#4a7fd6", "#d65a4a", "#3a9a5a", "#c48a1a", "#8a4ad6", "#1a9ac4", "#c44a9a", "#6a6a6a"];
 
 // series: [{name, points: [[x, y], ...], width, color}]. Hover: the nearest point of any series.
-function lineChart(container, series, {width = 560, height = 260, yLabel = ""} = {}) {
+// legend: the keys shown under the chart, [{name, color, width}], or true for one per series; by default one per
+// series when there are several.
+function lineChart(container, series, {width = 560, height = 260, yLabel = "", legend} = {}) {
   container.replaceChildren();
   container.classList.add("chart");
   const points = series.flatMap(s => s.points.filter(p => p[1] !== null && Number.isFinite(p[1])));
@@ -70,6 +72,7 @@ function lineChart(container, series, {width = 560, height = 260, yLabel = ""} =
     const label = svg("text", {x: at - 8, y: height - 8, "font-size": 11, fill: "#666"}); label.textContent = fmt(value); plot.append(label);
   }
   const axisLabel = svg("text", {x: pad.l + 4, y: pad.t + 10, "font-size": 11, fill: "#666"}); axisLabel.textContent = yLabel; plot.append(axisLabel);
+  series.forEach((s, i) => { s.color = s.color || PALETTE[i % PALETTE.length]; });
   series.forEach((s, i) => {
     const kept = s.points.filter(p => p[1] !== null && Number.isFinite(p[1]));
     plot.append(svg("polyline", {fill: "none", stroke: s.color || PALETTE[i % PALETTE.length], "stroke-width": s.width || 1,
@@ -93,4 +96,15 @@ function lineChart(container, series, {width = 560, height = 260, yLabel = ""} =
   });
   plot.addEventListener("mouseleave", () => { tip.style.display = "none"; dot.setAttribute("visibility", "hidden"); });
   container.append(plot, tip);
+  const keys = legend === true ? series : legend || (series.length > 1 ? series : []);
+  if (keys.length) container.append(legendOf(keys));
+}
+
+// A line of keys: a short stroke in each series' colour and width, then its name (no inline styles: the CSP forbids them).
+function legendOf(keys) {
+  return el("div", {class: "legend"}, ...keys.map(k => {
+    const swatch = svg("svg", {width: 18, height: 8});
+    swatch.append(svg("line", {x1: 0, y1: 4, x2: 18, y2: 4, stroke: k.color, "stroke-width": k.width || 1.5}));
+    return el("span", {class: "key"}, swatch, el("span", {class: "name"}, k.name));
+  }));
 }

@@ -58,7 +58,8 @@ function renderScores() {
     for (const [c, point] of Object.entries(series[g])) (byCell[c] = byCell[c] || []).push([g, point[0]]);
   const lines = Object.entries(byCell).map(([c, points]) => ({name: `cell ${c}`, points, color: "#b8c8e0"}));
   lines.push({name: "best", points: status.history.map(h => [h.generation, h.best_score]), width: 2.5, color: "#d65a4a"});
-  lineChart(document.getElementById("scores"), lines, {width: 900, height: 300, yLabel: "score (lower is better)"});
+  lineChart(document.getElementById("scores"), lines, {width: 900, height: 300, yLabel: "score (lower is better)",
+    legend: [{name: "bold: best mixture", color: "#d65a4a", width: 2.5}, {name: "each cell", color: "#b8c8e0"}]});
 }
 
 function renderMixture() {
