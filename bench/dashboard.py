@@ -28,7 +28,7 @@ from lpz.records import CellMetrics  # noqa: E402
 from lpz.runs import Run, keys  # noqa: E402
 from lpz.store import LocalStore  # noqa: E402
 from tests.helpers import tiny_config  # noqa: E402
-from tests.test_dashboard import CHROMIUM, Dashboard  # noqa: E402
+from tests.dashboard_helpers import CHROMIUM, Dashboard  # noqa: E402
 
 ROWS, GENERATIONS, PICTURE_EVERY = 10, 200, 20
 RUN_ID = "bench-10x10"

@@ -2,10 +2,8 @@
 and by plain HTTP. The pages must show exactly what `lpz status --json` prints."""
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,49 +17,11 @@ from lpz.engine.local import run_local
 from lpz.errors import UserError
 from lpz.runs import Run
 from lpz.store import LocalStore
+from tests.conftest import SUITE_REDIS
+from tests.dashboard_helpers import CHROMIUM, Dashboard, free_port
 from tests.helpers import lpz, tiny, tiny_config
 
-CHROMIUM = "/usr/bin/chromium"
 SECRET = "TOPSECRET-outside-the-store"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Dashboard:
-    """`lpz dashboard` in a subprocess on a free loopback port; .url is the URL it printed (with its token)."""
-
-    def __init__(self, store: Path, *flags: str):
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if k != "LPZ_DASHBOARD_TOKEN"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "from lpz.cli import entry; entry()", "dashboard", "--store", str(store),
-             "--port", str(self.port), *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        self.url = self.process.stdout.readline().strip().rsplit(" ", 1)[-1]
-        self.token = self.url.partition("?token=")[2]
-        deadline = time.time() + 30
-        while self.get("/api/runs")[0] != 200:
-            assert time.time() < deadline and self.process.poll() is None, self.process.stderr.read()
-            time.sleep(0.2)
-
-    def get(self, path: str, method: str = "GET", headers: dict | None = None) -> tuple[int, str]:
-        """The status and body for a raw path (sent as is: nothing normalises it)."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            connection.request(method, path, headers=headers or {})
-            response = connection.getresponse()
-            return response.status, response.read().decode(errors="replace")
-        except ConnectionRefusedError:
-            return 0, ""
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +111,35 @@ def test_a_non_loopback_host_without_a_token_is_refused(store):
                  timeout=60)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "LPZ_DASHBOARD_TOKEN" in result.stderr
+
+
+@pytest.mark.skipif(not SUITE_REDIS, reason="needs the suite's own Redis (`make test` starts it)")
+def test_a_cancelled_cluster_run_is_resumed_with_the_token_only(cluster, redis_url, tmp_path):
+    """The resume action sends a cancelled cluster run to the workers again, as `lpz resume` does: here the
+    tasks of its first generation land on the test broker's queue (no worker takes them)."""
+    import base64
+
+    store = LocalStore(tmp_path / "store")
+    run = Run.create(store, tiny_config(), run_id="toy-cluster", executor="cluster")
+    cluster.submit(run)
+    cancel(run)
+    cluster.redis.delete("gpu")  # what was sent before the cancel is gone
+    server = Dashboard(tmp_path / "store", "--allow-actions",
+                       env={**os.environ, "LPZ_BROKER_URL": cluster.app.conf.broker_url})
+    try:
+        for headers in ({}, {"X-LPZ-Token": "guess"}):
+            assert server.get("/api/runs/toy-cluster/resume", "POST", headers)[0] == 403
+        assert cluster.redis.llen("gpu") == 0 and status_json(tmp_path / "store", "toy-cluster")["state"] == "cancelled"
+        code, body = server.get("/api/runs/toy-cluster/resume", "POST", {"X-LPZ-Token": server.token})
+        assert code == 200 and json.loads(body)["done"] == "resumed toy-cluster from generation 0", body
+        assert json.loads(server.get("/api/runs/toy-cluster/status")[1])["state"] != "cancelled"
+        assert status_json(tmp_path / "store", "toy-cluster")["state"] != "cancelled"
+        sent = [json.loads(base64.b64decode(json.loads(m)["body"]))[1] for m in cluster.redis.lrange("gpu", 0, -1)]
+        assert sorted((m["run_id"], m["generation"], m["cell"]) for m in sent) == \
+            [("toy-cluster", 0, c) for c in run.grid.cells]  # the tasks count generations from 0
+    finally:
+        server.stop()
+        cluster.redis.flushdb()
 
 
 # ------------------------------------------------------------------ in chromium
