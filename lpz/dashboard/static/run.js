@@ -1,5 +1,5 @@
 // The run page: its status (lpz status --json's, from /api/runs/ID/status) polled every two seconds;
-// the per-cell series fetched only for the generations not yet complete.
+// the per-cell series fetched only for the generations not yet complete, beside the list of pictures.
 "use strict";
 
 const runId = decodeURIComponent(location.pathname.split("/")[2]);
@@ -89,16 +89,18 @@ function renderPictures() {
 async function poll() {
   try {
     status = await getJSON(`${api}/status`);
+    renderStatus();  // the map and the numbers at once; the curves and pictures as their data come
     if (status.last_commit !== lastCommit) {
+      const samplesLoaded = getJSON(`${api}/samples`);  // asked for beside the series, not after them
       const fresh = await getJSON(`${api}/series?after=${held}`);
       Object.assign(series, fresh.generations);
       held = status.generation;
       lastCommit = status.last_commit;
-      samples = await getJSON(`${api}/samples`);
       renderScores();
+      renderTorus();  // its generator-loss colouring reads the series
+      samples = await samplesLoaded;
       renderPictures();
     }
-    renderStatus();
     document.getElementById("error").textContent = "";
     setText("updated", `updated ${new Date().toLocaleTimeString()}`);
   } catch (error) { showError(error); }
