@@ -24,7 +24,7 @@ def run_status(run: Run) -> dict:
     complete = 0
     while len(metrics.get(complete + 1, {})) == size:
         complete += 1
-    where = standing(run)
+    where = standing(run, complete=complete)  # from the metrics cache: no listing of the whole run
     history = [_generation_summary(g, by_cell) for g, by_cell in sorted(metrics.items())]
     return {
         "id": run.id,
