@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 from lpz.config import validate
 
@@ -102,3 +103,9 @@ def lpz_here(*args, env: dict | None = None) -> tuple[int, str, str]:
         except SystemExit as stop:
             code = stop.code if isinstance(stop.code, int) else 0
     return code, out.getvalue(), err.getvalue()
+
+
+def checkpoint_bytes(root, run_id: str) -> dict:
+    """Every checkpoint of a run in a local store at root: path under gen/ -> its bytes."""
+    gen = Path(root) / "runs" / run_id / "gen"
+    return {str(p.relative_to(gen)): p.read_bytes() for p in sorted(gen.rglob("*.pt"))}

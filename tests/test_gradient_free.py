@@ -12,7 +12,7 @@ from lpz.engine.local import run_local
 from lpz.engine.work import read_state
 from lpz.runs import Run
 from lpz.store import LocalStore
-from tests.helpers import lpz, tiny
+from tests.helpers import checkpoint_bytes, lpz, tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 GRADIENT_FREE = ("ea-parallel", "ea-alternating", "nes")
@@ -129,13 +129,8 @@ def test_setting_and_reading_flat_weights_round_trips():
 @pytest.mark.parametrize("name", ["ea-parallel", "nes"])
 def test_gradient_free_checkpoints_are_byte_identical_across_worker_counts(tmp_path, name):
     data = gradient_free_config(name)  # 2x2, 2 generations, with selection over the neighbourhood
-    one, two = trained(tmp_path / "one", data, 1), trained(tmp_path / "two", data, 2)
-
-    def files(run_root: Path) -> dict:
-        return {p.relative_to(run_root): p.read_bytes()
-                for p in sorted((run_root / "runs" / "gradient-free" / "gen").rglob("*.pt"))}
-
-    a, b = files(tmp_path / "one"), files(tmp_path / "two")
+    trained(tmp_path / "one", data, 1), trained(tmp_path / "two", data, 2)
+    a, b = checkpoint_bytes(tmp_path / "one", "gradient-free"), checkpoint_bytes(tmp_path / "two", "gradient-free")
     assert len(a) == 2 * 4 * 2 and a == b
 
 

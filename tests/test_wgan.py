@@ -13,7 +13,7 @@ from lpz.engine.local import run_local
 from lpz.engine.work import compute_cell, read_state
 from lpz.runs import Run
 from lpz.store import LocalStore
-from tests.helpers import tiny
+from tests.helpers import checkpoint_bytes, tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 WGAN = {"network.loss": "wgan", "trainer.params.critic_steps": 5, "trainer.params.weight_clip": 0.01,
@@ -52,10 +52,8 @@ def test_a_wgan_grid_trains_with_clipped_critics_and_rmsprop(tmp_path):
 
 
 def test_wgan_checkpoints_are_byte_identical_across_worker_counts(tmp_path):
-    one, two = trained_run(tmp_path / "one", 1), trained_run(tmp_path / "two", 2)
-    files = lambda run_root: {p.relative_to(run_root): p.read_bytes()
-                              for p in sorted((run_root / "runs" / "wgan" / "gen").rglob("*.pt"))}
-    a, b = files(tmp_path / "one"), files(tmp_path / "two")
+    trained_run(tmp_path / "one", 1), trained_run(tmp_path / "two", 2)
+    a, b = checkpoint_bytes(tmp_path / "one", "wgan"), checkpoint_bytes(tmp_path / "two", "wgan")
     assert len(a) == 3 * 4 * 2 and a == b
 
 
