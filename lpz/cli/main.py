@@ -301,28 +301,17 @@ def _end_of_wait(the_run, info: dict) -> None:
 @app.command()
 def cancel(run_id: str = typer.Argument(..., metavar="ID"), store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     """Stop a cluster run: no new cell tasks start (those running finish their cell)."""
-    from lpz.engine import engine
-    the_run = _open_run(run_id, store)
-    if the_run.finished():
-        raise UserError(f"run {run_id} has finished; there is nothing to cancel")
-    engine.cancel(the_run)
-    console.print(f"cancelled {run_id}; `lpz resume {run_id}` continues it")
+    from lpz.engine import control
+    console.print(f"{control.cancel(_open_run(run_id, store))}; `lpz resume {run_id}` continues it")
 
 
 @app.command()
 def resume(run_id: str = typer.Argument(..., metavar="ID"), store: Optional[str] = typer.Option(None, help=STORE_HELP),
            wait: bool = typer.Option(False, "--wait", help="Show progress until the run ends.")):
     """Send a stalled, cancelled or failed cluster run again, from its last complete generation."""
-    from lpz.celery import app as celery_app
-    from lpz.engine.broker import check_broker
-    from lpz.engine.cluster import Cluster
+    from lpz.engine import control
     the_run = _open_run(run_id, store)
-    if the_run.finished():
-        raise UserError(f"run {run_id} has finished; `lpz sample {run_id}` draws from it")
-    check_broker()
-    the_run.store.check()
-    Cluster(celery_app).resume(the_run)
-    console.print(f"resumed {run_id} from generation {the_run.last_complete_generation()}")
+    console.print(control.resume(the_run))
     if wait:
         _end_of_wait(the_run, _follow(the_run))
 

@@ -9,7 +9,6 @@ page can send.
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import secrets
@@ -37,15 +36,6 @@ TOKEN_COOKIE = "lpz_token"
 HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
                                       "frame-ancestors 'none'; form-action 'none'",
            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def new_token() -> str:

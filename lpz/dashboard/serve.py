@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 
-from lpz.dashboard.app import create_app, is_loopback, new_token
+from lpz.dashboard.app import create_app, new_token
 from lpz.errors import UserError
+from lpz.hosts import is_loopback
 from lpz.store.base import Store
 
 TOKEN_VARIABLE = "LPZ_DASHBOARD_TOKEN"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import io
-import ipaddress
 import os
 import re
 import ssl
@@ -30,6 +29,7 @@ from urllib3.exceptions import (
 
 from lpz.errors import CorruptObject, ObjectMissing, ObjectTooLarge, StoreError, StoreUnavailable
 from lpz.files import sha256
+from lpz.hosts import is_loopback
 from lpz.store.base import Store, check_key, check_prefix, is_key
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024  # objects this large go up in parts
@@ -275,10 +275,4 @@ def _parse_endpoint(endpoint: str) -> tuple[str, bool | None]:
 
 
 def _is_loopback(host_port: str) -> bool:
-    host = urlsplit(f"//{host_port}").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urlsplit(f"//{host_port}").hostname or "")
