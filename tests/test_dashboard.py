@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from playwright.sync_api import sync_playwright
 
 from lpz.engine.engine import cancel, fail
 from lpz.engine.local import run_local
 from lpz.errors import UserError
 from lpz.runs import Run
 from lpz.store import LocalStore
-from tests.conftest import SUITE_REDIS
 from tests.dashboard_helpers import CHROMIUM, Dashboard, free_port
-from tests.helpers import lpz, tiny, tiny_config
+from tests.helpers import lpz, tiny, tiny_config, unavailable
 
 SECRET = "TOPSECRET-outside-the-store"
 
@@ -113,7 +113,6 @@ def test_a_non_loopback_host_without_a_token_is_refused(store):
     assert len(result.stderr.strip().splitlines()) == 1 and "LPZ_DASHBOARD_TOKEN" in result.stderr
 
 
-@pytest.mark.skipif(not SUITE_REDIS, reason="needs the suite's own Redis (`make test` starts it)")
 def test_a_cancelled_cluster_run_is_resumed_with_the_token_only(cluster, redis_url, tmp_path):
     """The resume action sends a cancelled cluster run to the workers again, as `lpz resume` does: here the
     tasks of its first generation land on the test broker's queue (no worker takes them)."""
@@ -146,10 +145,9 @@ def test_a_cancelled_cluster_run_is_resumed_with_the_token_only(cluster, redis_u
 
 @pytest.fixture
 def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
     if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed; `make install-test` installs Debian's package")
-    with playwright.sync_playwright() as p:
+        unavailable("chromium is not installed; `make install-test` installs Debian's package")
+    with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield launched
         launched.close()

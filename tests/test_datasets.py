@@ -20,7 +20,7 @@ from PIL import Image
 from lpz.config import Dataloader, validate
 from lpz.data import DATASETS, cifar, download, images
 from lpz.errors import ConfigError, UserError
-from tests.helpers import lpz, tiny
+from tests.helpers import lpz, tiny, unavailable
 
 RECORDS = 20  # per batch in the small CIFAR-10 files the tests write
 
@@ -288,9 +288,9 @@ def test_fashion_mnist_reads_idx_files_under_its_own_name(mnist_dir, data_dir):
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist (make installs it)
 
 
-@pytest.mark.skipif(not SYSTEM_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed "
-                                                        "(make install-test installs it)")
 def test_fashion_mnist_is_found_where_debians_package_puts_it(tmp_path):
+    if not SYSTEM_FASHION.is_dir():
+        unavailable("Debian's dataset-fashion-mnist is not installed (make install-test installs it)")
     env = {**os.environ, "LPZ_DATA_DIR": str(tmp_path)}  # an empty data directory
     listing = lpz("data", "list", env=env).stdout
     rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in listing.splitlines()[2:]}

@@ -14,7 +14,7 @@ from lpz.engine.local import run_local
 from lpz.runs import Run
 from lpz.store import LocalStore
 from lpz.engine.work import compute_cell
-from tests.helpers import lpz, tiny_config
+from tests.helpers import lpz, tiny_config, unavailable
 
 # A 2x2 grid, 3 generations, samples every generation: the default heat map shows generations 1, 2, 3
 # (one row of panels) and the sample sheet 3 pictures (one row).
@@ -137,7 +137,7 @@ def chromium() -> str:
     """Debian's chromium, which `make install-test` installs (never a test: it takes minutes)."""
     found = shutil.which("chromium")
     if not found:
-        pytest.skip("chromium is not installed; `make install-test` installs Debian's package")
+        unavailable("chromium is not installed; `make install-test` installs Debian's package")
     return found
 
 
