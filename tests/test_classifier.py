@@ -15,7 +15,7 @@ from lpz.data.idx import load_idx_dataset
 from lpz.errors import UserError
 from lpz.scoring import make_scorer
 from lpz.scoring.classifier import (ASSETS, SCORER_NAME, classifier_scorer, intra_op_threads, logits,
-                                    new_classifier, train_classifier)
+                                    max_pool_2x2, new_classifier, train_classifier)
 from lpz.scoring.frechet import Statistics, frechet_distance
 from lpz.algorithm.seeding import generator, numpy_rng
 from tests.helpers import lpz, tiny_config, unavailable
@@ -76,6 +76,21 @@ def test_shipped_fashion_mnist_weights_reach_90_percent_and_a_low_fid_floor(tmp_
     accuracy = float((test_logits.argmax(dim=1) == test.labels).double().mean())
     assert accuracy >= 0.90 and abs(accuracy - info["accuracy"]) <= 1e-9
     assert 0 < scorer.distance(test_logits) < 2
+
+
+def test_scoring_pools_with_the_same_bits_as_max_pool2d(mnist):
+    """The scorer pools with max_pool_2x2 (no gradient), training with F.max_pool2d: the same logits."""
+    net = new_classifier()
+    net.load_state_dict(torch.load(SHIPPED, weights_only=True))
+    images = mnist[1].samples(slice(0, 500))
+    with torch.no_grad():
+        fast = net(images)
+    with torch.enable_grad():
+        reference = net(images).detach()
+    assert torch.equal(fast, reference)
+    ties = torch.tensor([[[[1.0, 1.0, -2.0, float("nan")], [1.0, 0.5, -3.0, 0.0]]]])
+    assert torch.equal(max_pool_2x2(ties).isnan(), torch.nn.functional.max_pool2d(ties, 2).isnan())
+    assert max_pool_2x2(ties)[0, 0, 0, 0] == 1.0
 
 
 def test_real_test_set_is_close_to_the_real_training_set(scorer, mnist):

@@ -56,6 +56,14 @@ WIDTHS = {"mnist": (10, 20, 50), "fashion-mnist": (32, 64, 128)}
 MAX_WIDTH = 1024
 
 
+def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """F.max_pool2d(x, 2) of an N x C x H x W tensor with even H and W (24 and 8 here): the same numbers
+    (a maximum is exact) in a tenth of the time on a CPU, where max_pool2d's kernel costs as much as the
+    convolution before it. For scoring only: its gradient splits ties that max_pool2d's gives to one input."""
+    rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
+    return torch.maximum(rows[..., 0::2], rows[..., 1::2])
+
+
 class MNISTCnn(nn.Module):
     """Images in [-1, 1], N x 1 x 28 x 28, to N x 10 class logits."""
 
@@ -69,8 +77,9 @@ class MNISTCnn(nn.Module):
 
     def forward(self, x: torch.Tensor, dropout: torch.Generator | None = None) -> torch.Tensor:
         """Dropout after fc1 only when a generator for its masks is given (in training)."""
-        x = F.relu(F.max_pool2d(self.conv1(x), 2))
-        x = F.relu(F.max_pool2d(self.conv2(x), 2))
+        pool = (lambda y: F.max_pool2d(y, 2)) if torch.is_grad_enabled() else max_pool_2x2
+        x = F.relu(pool(self.conv1(x)))
+        x = F.relu(pool(self.conv2(x)))
         x = F.relu(self.fc1(x.flatten(1)))
         if dropout is not None:
             x = x * torch.empty_like(x).bernoulli_(1 - DROPOUT, generator=dropout) / (1 - DROPOUT)
