@@ -1,14 +1,14 @@
 """Quality on the 2-D Gaussian mixtures: a grid's mixture against one GAN of the same budget.
 
 For each problem and seed, train the grid (2x2 on the 8-mode ring, 3x3 on the
-25-mode grid), a 1x1 grid with the same settings (selection and elitist
-replacement over a neighbourhood of one), and a plain GAN (a 1x1 grid that keeps
-every trained copy: replacement always), all with the same generations and
-batches per generation, i.e. the same number of gradient steps per cell; report
-modes covered and the high-quality fraction of each final mixture (2,500 samples).
+25-mode grid) and a plain GAN (a 1x1 grid: with the default `replacement: always`
+it keeps every trained copy), each also with elitist replacement (a trained copy
+enters only when fitter), all with the same generations and batches per
+generation, i.e. the same number of gradient steps per cell; report modes covered
+and the high-quality fraction of each final mixture (2,500 samples).
 
-    python bench/quality_toy.py                       # both problems, all three, 10 seeds
-    python bench/quality_toy.py --problem gaussian8 --seeds 3 --variants grid,plain
+    python bench/quality_toy.py                       # both problems, all four, 10 seeds
+    python bench/quality_toy.py --problem gaussian8 --seeds 3 --variants grid,1x1
 
 Writes bench/out/quality_toy.json and prints a Markdown table (the README's).
 Not a test: all of it takes about an hour on 2 cores (under a minute per 1x1 seed, 1-3 minutes per grid seed).
@@ -34,7 +34,8 @@ PROBLEMS = {"gaussian8": ROOT / "configs" / "gaussian8.yml", "gaussian25": ROOT 
 
 
 SINGLE = {"grid.rows": 1, "grid.cols": 1, "trainer.params.tournament_size": 1}
-VARIANTS = {"grid": {}, "1x1": SINGLE, "plain": {**SINGLE, "trainer.params.replacement": "always"}}
+ELITIST = {"trainer.params.replacement": "elitist"}
+VARIANTS = {"grid": {}, "1x1": SINGLE, "grid-elitist": ELITIST, "1x1-elitist": {**SINGLE, **ELITIST}}
 
 
 def train(config_file: Path, seed: int, variant: str, workers: int, overrides: dict) -> dict:
@@ -61,10 +62,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help="which to train, of grid (the config's grid), 1x1 and plain (a plain GAN)")
+                        help="which to train, of grid (the config's grid), 1x1 (a plain GAN), grid-elitist and 1x1-elitist")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "quality_toy.json")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key of every run, e.g. trainer.params.replacement=always")
+                        help="override a config key of every run, e.g. trainer.params.mixture_sigma=0.05")
     args = parser.parse_args()
     overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
 
@@ -73,7 +74,7 @@ def main() -> None:
     for problem in problems:
         config = load_config(PROBLEMS[problem])
         grid = f"{config.rows}x{config.cols}"
-        labels = {"grid": grid, "1x1": "1x1", "plain": "1x1-plain-GAN"}
+        labels = {"grid": grid, "1x1": "1x1-plain-GAN", "grid-elitist": f"{grid}-elitist", "1x1-elitist": "1x1-elitist"}
         for variant in args.variants.split(","):
             label, rows = labels[variant], []
             for seed in range(args.seeds):

@@ -87,6 +87,7 @@ def test_quickstart_gets_the_defaults_it_does_not_set():
     assert params.mutation_probability == 0.5
     assert params.discriminator_skip_each_nth_step == 0
     assert params.enable_selection is True
+    assert params.replacement == "always"
     assert params.fitness.fitness_mode == "average"
     assert config.grid.cols is None and config.grid.neighbourhood == "von_neumann"
     assert config.dataloader.sampling_ratio == 1.0

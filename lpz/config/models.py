@@ -55,7 +55,7 @@ class TrainerParams(Section):
     mixture_sigma: float = Field(0.01, ge=0, le=1)  # the weights are probabilities
     enable_selection: bool = True  # False: train the own population against the whole neighbourhood
     migrant_adam: Literal["fresh", "own"] = "fresh"  # Adam state of a neighbour's individual selected here
-    replacement: Literal["elitist", "always"] = "elitist"  # may a trained copy enter only when it is fitter?
+    replacement: Literal["elitist", "always"] = "always"  # elitist: a trained copy enters only when fitter
     optimizer: Optional[Literal["adam", "rmsprop"]] = None  # None: rmsprop for loss wgan, adam otherwise
     # Loss wgan only (None elsewhere; with wgan, None means Arjovsky et al.'s 5 and 0.01):
     critic_steps: Optional[int] = Field(None, ge=1, le=1000)  # critic steps (batches) per generator step

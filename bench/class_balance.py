@@ -1,0 +1,85 @@
+"""Class balance of finished runs' mixtures, generator by generator: is the TVD in the weights or in the generators?
+
+    python bench/class_balance.py bench/results/mnist-200/*-seed*
+
+For each finished run in each store: every generator of its final mixture draws --samples samples, which
+lpz's classifier labels; printed per generator are its weight, its TVD against the real training set's
+class frequencies and its most over- and under-represented classes; then the mixture's TVD with its own
+weights, and the lowest TVD any weighting of the same generators could reach (a linear program over the
+weights). When even that is far above 0, no mixture weighting, by FID or by anything else, can fix the
+class balance: the modes are missing from every generator. Not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.optimize import linprog
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lpz.algorithm.seeding import generator  # noqa: E402
+from lpz.data import load_dataset  # noqa: E402
+from lpz.runs import Run  # noqa: E402
+from lpz.scoring.classifier import class_frequencies, load_classifier, logits, real_statistics, tvd, weights_file  # noqa: E402
+from lpz.store import LocalStore  # noqa: E402
+from lpz.views.sampling import mixture_nets  # noqa: E402
+
+
+def best_weighting_tvd(frequencies: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+    """min over simplex weights w of 0.5 * |w @ frequencies - target|_1, as a linear program:
+    variables w (k) and slacks s (classes), minimise sum(s)/2 with -s <= w @ F - target <= s."""
+    k, classes = frequencies.shape
+    cost = np.concatenate([np.zeros(k), np.full(classes, 0.5)])
+    upper = np.block([[frequencies.T, -np.eye(classes)], [-frequencies.T, -np.eye(classes)]])
+    bound = np.concatenate([target, -target])
+    equal = np.concatenate([np.ones(k), np.zeros(classes)])[None]
+    solved = linprog(cost, A_ub=upper, b_ub=bound, A_eq=equal, b_eq=[1.0], bounds=[(0, None)] * (k + classes))
+    return float(solved.fun), solved.x[:k]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stores", nargs="+", type=Path)
+    parser.add_argument("--samples", type=int, default=10_000)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    for store in args.stores:
+        local = LocalStore(store)
+        for key in local.list("runs/"):
+            if not key.endswith("/run.json"):
+                continue
+            run = Run.open(local, key.split("/")[1])
+            dataset = load_dataset(run.config.dataloader, run.config.general.seed)
+            net, info = load_classifier(weights_file(dataset.name))
+            _, real = real_statistics(dataset, net, info["sha256"])
+            generators, weights = mixture_nets(run)
+            cells = run.read_result()["cells_mixed"]
+            print(f"{store} ({run.id}): real class frequencies {np.round(100 * real, 1).tolist()} %")
+            frequencies = []
+            for i, (g, w) in enumerate(zip(generators, weights)):
+                samples = g(g.latent(args.samples, generator(run.config.general.seed, "class-balance", i)))
+                f = class_frequencies(logits(net, samples.detach()))
+                frequencies.append(f)
+                excess = f - real
+                print(f"  generator of cell {cells[i]}: weight {w:.3f}, TVD {tvd(f, real):.3f}, "
+                      f"most over {int(excess.argmax())} ({100 * excess.max():+.1f} points), "
+                      f"most under {int(excess.argmin())} ({100 * excess.min():+.1f} points)")
+            frequencies = np.array(frequencies)
+            lowest, best = best_weighting_tvd(frequencies, real)
+            pairs = [tvd(a, b) for i, a in enumerate(frequencies) for b in frequencies[i + 1:]]
+            if pairs:
+                print(f"  generators against each other: TVD {np.mean(pairs):.3f} on average, {max(pairs):.3f} at most")
+            print(f"  mixture with its weights: TVD {tvd(np.asarray(weights) @ frequencies, real):.3f}; "
+                  f"lowest any weighting reaches: {lowest:.3f} (weights {np.round(best, 3).tolist()}); "
+                  f"classes under-represented in every generator: "
+                  f"{[c for c in range(len(real)) if (frequencies[:, c] < real[c]).all()]}")
+
+
+if __name__ == "__main__":
+    main()
