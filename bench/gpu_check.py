@@ -4,7 +4,8 @@
     python bench/gpu_check.py --device cpu      # the same on the CPU alone (bench/gpu.sh --dry-run)
 
 Prints seconds per cell-generation (one epoch of 600 batches by default) and per generation of a
-2x2 grid, for each device, and the CPU / GPU ratio. Needs the MNIST files in LPZ_DATA_DIR/mnist.
+2x2 grid, for each device, and the CPU / GPU ratio; then, on the device only, seconds per generation of
+a 5x5 grid trained cell by cell and fused (general.fused_cells: all 25 cells as one computation). Needs the MNIST files in LPZ_DATA_DIR/mnist.
 Not a test.
 """
 from __future__ import annotations
@@ -46,6 +47,16 @@ def grid_run(config, device: str) -> float:
     return (ends[-1] - ends[0]) / (len(ends) - 1)
 
 
+def fused_against_per_cell(config, device: str) -> tuple[float, float]:
+    """Seconds per generation of a 5x5 grid trained cell by cell and fused (general.fused_cells), on device."""
+    from lpz.config import validate
+    data = config.model_dump(mode="json")
+    data["grid"]["rows"] = 5
+    per_cell = grid_run(validate(data), device)
+    data["general"]["fused_cells"] = True
+    return per_cell, grid_run(validate(data), device)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="cuda (compared with the CPU) or cpu (the CPU alone)")
@@ -69,6 +80,9 @@ def main() -> None:
     if len(devices) > 1:
         print(f"CPU / {args.device}: {cells['cpu'] / cells[args.device]:.1f}x per cell-generation, "
               f"{grids['cpu'] / grids[args.device]:.1f}x per generation")
+    per_cell, fused = fused_against_per_cell(config, args.device)
+    print(f"{args.device:6} 5x5 run cell by cell {per_cell:7.2f} s/generation, fused {fused:7.2f} s/generation "
+          f"({per_cell / fused:.1f}x)")
 
 
 if __name__ == "__main__":

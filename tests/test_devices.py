@@ -76,3 +76,4 @@ def test_the_gpu_script_runs_on_the_cpu_with_dry_run(data_env, tmp_path):
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "cpu    one cell-generation" in result.stdout and "2x2 run" in result.stdout
+    assert "5x5 run cell by cell" in result.stdout and "fused" in result.stdout

@@ -7,13 +7,16 @@ of its neighbourhood to its public state at g. Every random draw comes from a
 generator seeded by (run seed, cell, generation, purpose), so the result
 depends on nothing but the arguments (and the thread count, which the caller sets
 from general.threads). `initial_state` is generation 0: never stored, recomputed.
+
+`step` is `select` (steps 1-3), training (step 4) and `conclude` (steps 5-7); lpz.algorithm.fused
+trains the selected pairs of several cells' rounds at once between the two.
 """
 from __future__ import annotations
 
 import copy
 import time
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -185,6 +188,7 @@ class Trainee:
         self.steps += 1
 
     def finish(self, cell: int, generation: int) -> Individual:
+        """The trained individual: the network's weights and the optimiser's state, made at (cell, generation)."""
         ind = self.individual
         ind.weights = _to_cpu(self.net.state_dict())
         ind.adam = _to_cpu(self.optimizer.state_dict()) if self.optimizer is not None else None
@@ -239,16 +243,52 @@ def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents
 
 # ------------------------------------------------------------------ the step
 
+@dataclass
+class Round:
+    """One cell's generation after selection (steps 1-3): what training needs, and what replacement and
+    the mixture (steps 5-7) need after it. Training may be this cell's alone (`step`) or shared with
+    other cells' rounds (lpz.algorithm.fused)."""
+    config: object
+    cell: int
+    generation: int
+    own: CellState
+    hood: list[int]
+    timer: Timer
+    bouts: Bouts
+    all_g: list[Individual]
+    all_d: list[Individual]
+    owner_g: list[int]
+    is_own_g: list[bool]
+    is_own_d: list[bool]
+    nets_g: list[torch.nn.Module]
+    trainee_g: list[Trainee]
+    trainee_d: list[Trainee]
+    opponents_g: list[torch.nn.Module]
+    opponents_d: list[torch.nn.Module]
+    g_losses: list[str]
+
+
 def step(config, cell: int, generation: int, own: CellState, neighbours: dict[int, CellState],
          dataset, scorer, device: str = "cpu") -> tuple[CellState, CellMetrics, torch.Tensor | None]:
     """Generation g -> g+1 of one cell, its networks on device (the caller sets the thread count).
 
     Returns the new state, its metrics, and now and then (general.sample_every) samples of its
     mixture to draw a picture of."""
+    selected = select(config, cell, generation, own, neighbours, dataset, device)
+    with selected.timer.phase("training"):
+        trainer = train if config.trainer.name == "lipizzaner" else gradient_free.train
+        trainer(config, cell, generation, selected.trainee_g, selected.trainee_d, selected.opponents_g,
+                selected.opponents_d, dataset, selected.g_losses, device)
+        finish_training(selected)
+    return conclude(selected, scorer)
+
+
+def select(config, cell: int, generation: int, own: CellState, neighbours: dict[int, CellState],
+           dataset, device: str = "cpu") -> Round:
+    """Steps 1-3: gather the neighbourhood, measure fitness, select the individuals to train."""
     timer = Timer()
     p, seed = config.trainer.params, config.general.seed
-    grid = Grid.from_config(config)
-    hood = grid.neighbourhood(cell)
+    hood = Grid.from_config(config).neighbourhood(cell)
     shape = dataset.shape
     loss = config.network.loss
 
@@ -301,29 +341,44 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
         for t in trainee_d:
             t.individual.loss = losses.discriminator_kind(loss)
 
-    # 4. Training.
-    with timer.phase("training"):
-        if p.enable_selection:
-            opponents_g, opponents_d = [t.net for t in trainee_d], [t.net for t in trainee_g]
-        else:
-            opponents_g = [n for n, mine in zip(nets_d, is_own_d) if not mine] + [t.net for t in trainee_d]
-            opponents_d = [n for n, mine in zip(nets_g, is_own_g) if not mine] + [t.net for t in trainee_g]
-        trainer = train if config.trainer.name == "lipizzaner" else gradient_free.train
-        trainer(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, dataset, g_losses, device)
-        trained_g = [t.finish(cell, generation + 1) for t in trainee_g]
-        trained_d = [t.finish(cell, generation + 1) for t in trainee_d]
+    # The opponents of step 4.
+    if p.enable_selection:
+        opponents_g, opponents_d = [t.net for t in trainee_d], [t.net for t in trainee_g]
+    else:
+        opponents_g = [n for n, mine in zip(nets_d, is_own_d) if not mine] + [t.net for t in trainee_d]
+        opponents_d = [n for n, mine in zip(nets_g, is_own_g) if not mine] + [t.net for t in trainee_g]
+    return Round(config, cell, generation, own, hood, timer, bouts, all_g, all_d, owner_g, is_own_g, is_own_d,
+                 nets_g, trainee_g, trainee_d, opponents_g, opponents_d, g_losses)
+
+
+def finish_training(selected: Round) -> None:
+    """The end of step 4: the trainees' weights and optimiser states become their individuals'."""
+    for t in selected.trainee_g + selected.trainee_d:
+        t.finish(selected.cell, selected.generation + 1)
+
+
+def conclude(selected: Round, scorer) -> tuple[CellState, CellMetrics, torch.Tensor | None]:
+    """Steps 5-7 after training: replacement, the mixture's ES step, the new state and its metrics."""
+    config, cell, generation, timer = selected.config, selected.cell, selected.generation, selected.timer
+    p, seed, hood = config.trainer.params, config.general.seed, selected.hood
+    trainee_g, trainee_d = selected.trainee_g, selected.trainee_d
+    trained_g = [t.individual for t in trainee_g]
+    trained_d = [t.individual for t in trainee_d]
+    is_own_g, is_own_d, owner_g = selected.is_own_g, selected.is_own_d, selected.owner_g
 
     # 5. Replacement. Fitness is relative to the opponents at hand, so the trained copies and the
     #    local individuals are both re-evaluated against the neighbourhood as it now stands (its
     #    individuals at g plus the trained copies); each trained copy replaces the worst local one
-    #    where it is fitter. Against the opponents at g alone, an old pair that has settled
-    #    against each other can never be displaced. Without selection the trained copies take over.
+    #    (with `elitist` only where it is fitter). Against the opponents at g alone, an old pair that
+    #    has settled against each other could never be displaced. Without selection the trained copies
+    #    take over.
     with timer.phase("replacement"):
+        bouts = selected.bouts
         bouts.join([t.net for t in trainee_g], [t.net for t in trainee_d])
         fit_g, fit_d = bouts.fitness(p.fitness.fitness_mode)
-        nets_g = nets_g + [t.net for t in trainee_g]  # the module of each of all_g below
-        all_g = [replace(ind, fitness=f) for ind, f in zip(all_g + trained_g, fit_g)]
-        all_d = [replace(ind, fitness=f) for ind, f in zip(all_d + trained_d, fit_d)]
+        nets_g = selected.nets_g + [t.net for t in trainee_g]  # the module of each of all_g below
+        all_g = [replace(ind, fitness=f) for ind, f in zip(selected.all_g + trained_g, fit_g)]
+        all_d = [replace(ind, fitness=f) for ind, f in zip(selected.all_d + trained_d, fit_d)]
         local_g, trained_g = [i for i, mine in zip(all_g, is_own_g) if mine], all_g[len(is_own_g):]
         local_d, trained_d = [i for i, mine in zip(all_d, is_own_d) if mine], all_d[len(is_own_d):]
         if p.enable_selection:
@@ -339,7 +394,7 @@ def step(config, cell: int, generation: int, own: CellState, neighbours: dict[in
             min((ind for ind, c in zip(all_g, owner_g) if c == other), key=lambda i: i.fitness)
             for other in hood[1:]]
         best_nets = [nets_g[next(j for j, ind in enumerate(all_g) if ind is b)] for b in best]
-        weights, score, accepted, details = own.mixture_weights, None, False, {}
+        weights, score, accepted, details = selected.own.mixture_weights, None, False, {}
         if scorer is not None:
             score_noise = generator(seed, cell, generation, "score-noise")
             draws = mixture.Draws(best_nets, [net.latent(config.score.score_sample_size, score_noise)

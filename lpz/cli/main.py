@@ -264,6 +264,9 @@ def submit(config: Path = typer.Argument(..., help="YAML config, e.g. configs/ce
                help="Skip the check that the dataset is here or pushed to the store: every worker has it.")):
     """Send a run to the Celery workers (`celery -A lpz worker -Q gpu`) and print its id."""
     cfg = _load_run_config(config, generations, seed)  # bad configs fail before torch loads
+    if cfg.general.fused_cells:
+        raise UserError(f"{config}: general.fused_cells trains all cells in one process, which only `lpz run` "
+                        f"does; train it with `lpz run`, or set general.fused_cells: false to submit it")
     from lpz.celery import app as celery_app
     from lpz.data.sync import require_available
     from lpz.engine.broker import check_broker

@@ -137,6 +137,7 @@ class General(Section):
     keep_every: int = Field(0, ge=0, le=100_000)  # also keep the public states of every Nth generation (0: none),
                                                   # to score or sample the run as it was then
     sample_every: Optional[int] = Field(None, ge=0, le=100_000)  # sample images every N generations; None: every 10%; 0: never
+    fused_cells: bool = False  # `lpz run` trains a generation's cells as one batched computation (lpz.algorithm.fused)
 
 
 class Config(Section):
@@ -273,6 +274,22 @@ def neighbourhood_size(config: Config) -> int:
     return max(len(grid.neighbourhood(cell)) for cell in grid.cells)
 
 
+def fused_unsupported(config: Config) -> str | None:
+    """What general.fused_cells needs that the config does not have (a phrase), or None."""
+    p = config.trainer.params
+    if config.trainer.name != "lipizzaner":
+        return f"gradient training (trainer.name lipizzaner, not {config.trainer.name})"
+    if p.population_size != 1:
+        return f"one pair per cell (trainer.params.population_size 1, not {p.population_size})"
+    if not p.enable_selection:
+        return "trainer.params.enable_selection true"
+    if config.network.loss in ("mustangs", "wgan"):
+        return f"network.loss bce, mse or heuristic (not {config.network.loss})"
+    if p.optimizer == "rmsprop":
+        return "trainer.params.optimizer adam"
+    return None
+
+
 def check_combinations(config: Config):
     """Yield (key path, message) for settings that are each valid but impossible together."""
     params = config.trainer.params
@@ -288,6 +305,8 @@ def check_combinations(config: Config):
                f"{params.n_replacements} exceeds population_size {params.population_size}; "
                f"use at most {params.population_size}")
 
+    if config.general.fused_cells and (why := fused_unsupported(config)):
+        yield (("general", "fused_cells"), f"true needs {why}; set it false to train cell by cell")
     if config.general.keep_generations == 1:
         yield (("general", "keep_generations"),
                "1 is too few to recompute a damaged checkpoint; use 2 or more, or 0 to keep all")

@@ -83,6 +83,11 @@ def run_local(run: Run, workers: int | None = None, order: str = "forward",
     engine's `ahead`; the laggards go first). on_cell(generation, cell, metrics) is called as each cell
     commits. order "reverse" takes the cells of a generation last to first (the result is the same).
     """
+    if run.config.general.fused_cells:
+        if workers not in (None, 1):
+            raise UserError(f"run {run.id} has general.fused_cells: one process trains all its cells together; "
+                            f"leave out --workers (or use 1)")
+        workers = 1
     workers = workers or default_workers(run.grid.size)
     pool = None
     if workers > 1:
@@ -131,6 +136,8 @@ def _run_cells(pool, workers: int, run: Run, order: str, stop: _StopFlag):
                 return
             generation, cell = ready[0]
             finished = [(generation, cell, engine.run_cell(run, generation, cell, cell_device(cell)))]
+            if run.config.general.fused_cells:  # that committed the whole generation
+                finished += [(generation, c, run.metrics(generation + 1, c)) for c in run.grid.cells if c != cell]
         else:
             free = 0 if stop.requested else workers - len(running)
             for generation, cell in ready[:free]:

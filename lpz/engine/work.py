@@ -35,6 +35,8 @@ def compute_cell(run: Run, generation: int, cell: int, device: str = "cpu", _dep
     from lpz.scoring import make_scorer
 
     check_cell_generation(run, generation, cell)
+    if run.config.general.fused_cells:
+        return compute_generation(run, generation, device, _depth)[cell]
     if run.committed(generation + 1, cell):
         try:
             return run.metrics(generation + 1, cell)
@@ -52,10 +54,56 @@ def compute_cell(run: Run, generation: int, cell: int, device: str = "cpu", _dep
     torch.set_num_threads(config.general.threads)  # part of the result's bytes on CPU
     state, metrics, preview = step(config, cell, generation, own, neighbours, dataset,
                                    make_scorer(config, dataset, device), device)
+    return _commit(run, state, metrics, preview, read_seconds, started_at, device)
+
+
+def compute_generation(run: Run, generation: int, device: str = "cpu", _depth: int = 0) -> dict[int, CellMetrics]:
+    """general.fused_cells: commit generation+1 of every cell not yet committed, all cells trained as one
+    computation (lpz.algorithm.fused) from the complete generation; return every cell's metrics. The
+    whole grid is computed even when some cells are committed, so each cell's bytes never depend on
+    which were (a resumed generation gives the same bytes as an uninterrupted one)."""
+    import torch
+
+    from lpz.algorithm import fused
+    from lpz.scoring import make_scorer
+
+    if run.executor == "cluster":
+        raise UserError(f"run {run.id} has general.fused_cells, which only `lpz run` trains; "
+                        f"train it with `lpz run`, or submit a config without it")
+    cells = run.grid.cells
+    missing = []
+    for cell in cells:
+        if run.committed(generation + 1, cell):
+            try:
+                run.metrics(generation + 1, cell)
+                continue
+            except DamagedCheckpoint as damage:
+                log.warning("run %s: %s; recomputing generation %d", run.id, damage, generation + 1)
+                run.uncommit(generation + 1, cell)
+        missing.append(cell)
+    if missing:
+        config = run.config
+        dataset = run_dataset(run)
+        started_at = time.time()
+        start = time.perf_counter()
+        inputs = [(cell, *_read_inputs(run, generation, cell, device, _depth)) for cell in cells]
+        read_seconds = (time.perf_counter() - start) / len(cells)
+        torch.set_num_threads(config.general.threads)
+        results = fused.steps(config, generation, inputs, dataset, make_scorer(config, dataset, device), device)
+        for cell, (state, metrics, preview) in zip(cells, results):
+            if cell in missing:
+                _commit(run, state, metrics, preview, read_seconds, started_at, device)
+    return {cell: run.metrics(generation + 1, cell) for cell in cells}
+
+
+def _commit(run: Run, state, metrics: CellMetrics, preview, read_seconds: float, started_at: float,
+            device: str) -> CellMetrics:
+    """Write a computed cell-generation, its picture drawn from the preview samples, and commit it."""
     picture = None
     if preview is not None:
         from lpz.views.pictures import preview_png
-        picture = preview_png(preview, config.dataloader.dataset_name, f"generation {generation + 1}, cell {cell}")
+        picture = preview_png(preview, run.config.dataloader.dataset_name,
+                              f"generation {state.generation}, cell {state.cell}")
     metrics = metrics.model_copy(update={"seconds": {**metrics.seconds, "io": read_seconds},
                                          "started_at": started_at, "device": device})
     return run.write_cell(state, metrics, picture)
