@@ -23,6 +23,7 @@ session's machine, and with it the store, does not outlive the session).
     python bench/quality_mnist.py --generations 20                          # one seed, ~10 min on 2 cores
     python bench/quality_mnist.py --generations 200 --seeds 2 --keep-results
     python bench/quality_mnist.py --dataset fashion-mnist --generations 40 --seeds 2
+    python bench/quality_mnist.py --generations 200 --grids 1x1,2x2,3x3 --seeds 2 --only-measured  # tables only
 
 For reference, the papers report on MNIST after 200 generations (with their classifier): one GAN
 FID 38.8, 4x4 grid 37.3, 5x5 grid 34.3, 5x5 with an optimised ensemble 26.3. Not a test.
@@ -186,13 +187,15 @@ def plot(rows: list[dict], path: Path, dataset: str) -> None:
     fig, (fid_ax, tvd_ax) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     for grid in sorted({r["grid"] for r in rows}):
         gens = sorted({r["generation"] for r in rows if r["grid"] == grid})
+        n = len({r["seed"] for r in rows if r["grid"] == grid})
         for ax, key in ((fid_ax, "fid"), (tvd_ax, "tvd")):
             values = [[r[key] for r in rows if r["grid"] == grid and r["generation"] == g] for g in gens]
-            line, = ax.plot(gens, [statistics.fmean(v) for v in values], label=grid, marker=".")
+            line, = ax.plot(gens, [statistics.fmean(v) for v in values], label=f"{grid}, {n} seed{'s' * (n > 1)}",
+                            marker=".")
             if seeds > 1:
                 ax.fill_between(gens, [min(v) for v in values], [max(v) for v in values],
                                 color=line.get_color(), alpha=0.15)
-    over = f", mean of {seeds} seeds (band: min to max)" if seeds > 1 else ""
+    over = ", mean over seeds (band: min to max)" if seeds > 1 else ""
     name = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}[dataset]
     fid_ax.set(yscale="log", xlabel="generation", ylabel="FID, 10,000 samples", title=f"{name} FID{over}")
     tvd_ax.set(xlabel="generation", ylabel="TVD of class frequencies", title=f"{name} TVD{over}")
@@ -225,6 +228,8 @@ def main() -> None:
                         help="copy each run's final mixture to bench/results/<dataset>-<generations>/")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key of every run, e.g. trainer.params.replacement=elitist")
+    parser.add_argument("--only-measured", action="store_true",
+                        help="train nothing: report the runs in --store or kept in bench/results, skip the rest")
     args = parser.parse_args()
     overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
 
@@ -240,6 +245,9 @@ def main() -> None:
             if not store.exists(f"runs/{name}/run.json") and (kept / "summary.json").is_file():
                 summary = json.loads((kept / "summary.json").read_text())  # measured in an earlier session
                 print(f"{name}: from {kept.relative_to(ROOT)}/summary.json", flush=True)
+            elif args.only_measured and not store.exists(f"runs/{name}/mixture/mixture.json"):
+                print(f"{name}: not measured yet, left out (--only-measured)", flush=True)
+                continue
             else:
                 summary = measure(store, config_for(args.dataset, grid, seed, args.generations, overrides), name)
             curves += [{"grid": grid, "seed": seed, **r} for r in summary["per_generation"]]
