@@ -37,12 +37,8 @@ def compute_cell(run: Run, generation: int, cell: int, device: str = "cpu", _dep
     check_cell_generation(run, generation, cell)
     if run.config.general.fused_cells:
         return compute_generation(run, generation, device, _depth)[cell]
-    if run.committed(generation + 1, cell):
-        try:
-            return run.metrics(generation + 1, cell)
-        except DamagedCheckpoint as damage:
-            log.warning("run %s: %s; recomputing generation %d of cell %d", run.id, damage, generation + 1, cell)
-            run.uncommit(generation + 1, cell)
+    if (done := _sound_commit(run, generation + 1, cell)) is not None:
+        return done
     config = run.config
     dataset = run_dataset(run)
 
@@ -71,16 +67,7 @@ def compute_generation(run: Run, generation: int, device: str = "cpu", _depth: i
         raise UserError(f"run {run.id} has general.fused_cells, which only `lpz run` trains; "
                         f"train it with `lpz run`, or submit a config without it")
     cells = run.grid.cells
-    missing = []
-    for cell in cells:
-        if run.committed(generation + 1, cell):
-            try:
-                run.metrics(generation + 1, cell)
-                continue
-            except DamagedCheckpoint as damage:
-                log.warning("run %s: %s; recomputing generation %d", run.id, damage, generation + 1)
-                run.uncommit(generation + 1, cell)
-        missing.append(cell)
+    missing = [cell for cell in cells if _sound_commit(run, generation + 1, cell) is None]
     if missing:
         config = run.config
         dataset = run_dataset(run)
@@ -94,6 +81,19 @@ def compute_generation(run: Run, generation: int, device: str = "cpu", _depth: i
             if cell in missing:
                 _commit(run, state, metrics, preview, read_seconds, started_at, device)
     return {cell: run.metrics(generation + 1, cell) for cell in cells}
+
+
+def _sound_commit(run: Run, generation: int, cell: int) -> CellMetrics | None:
+    """The metrics of a committed cell-generation; None when it is not committed, or its marker is
+    damaged (then it is uncommitted, to be computed again)."""
+    if not run.committed(generation, cell):
+        return None
+    try:
+        return run.metrics(generation, cell)
+    except DamagedCheckpoint as damage:
+        log.warning("run %s: %s; recomputing generation %d of cell %d", run.id, damage, generation, cell)
+        run.uncommit(generation, cell)
+        return None
 
 
 def _commit(run: Run, state, metrics: CellMetrics, preview, read_seconds: float, started_at: float,
