@@ -38,12 +38,12 @@ class Stacked:
         own = [dict(t.net.named_parameters()) for t in trainees]
         self.params = {n: torch.stack([o[n].detach() for o in own]) for n in self.names}
         states = [[t.optimizer.state.get(o[n], {}) for n in self.names] for t, o in zip(trainees, own)]
-        self.exp_avg, self.exp_avg_sq = {}, {}
-        for j, n in enumerate(self.names):
-            self.exp_avg[n] = torch.stack([s[j]["exp_avg"] if s[j] else torch.zeros_like(own[k][n])
-                                           for k, s in enumerate(states)])
-            self.exp_avg_sq[n] = torch.stack([s[j]["exp_avg_sq"] if s[j] else torch.zeros_like(own[k][n])
-                                              for k, s in enumerate(states)])
+
+        def moment(j: int, key: str) -> torch.Tensor:  # zeros where Adam has not stepped yet
+            n = self.names[j]
+            return torch.stack([s[j][key] if s[j] else torch.zeros_like(o[n]) for s, o in zip(states, own)])
+        self.exp_avg = {n: moment(j, "exp_avg") for j, n in enumerate(self.names)}
+        self.exp_avg_sq = {n: moment(j, "exp_avg_sq") for j, n in enumerate(self.names)}
         # One step count per network: Adam steps all parameters of a network together.
         self.steps = [float(s[0]["step"]) if s[0] else 0.0 for s in states]
 
@@ -103,6 +103,8 @@ def train_together(rounds: list[Round], dataset, device: str = "cpu") -> None:
         return losses.discriminator_loss(d_kind, functional_call(d_net, pd, (real,)),
                                          functional_call(d_net, pd, (fakes,)))
 
+    g_step, d_step = vmap(grad_and_value(g_loss)), vmap(grad_and_value(d_loss))  # built once, not per batch
+    generate = vmap(fake)
     skip = p.discriminator_skip_each_nth_step
     for b, indices in enumerate(zip(*batches)):
         real = torch.stack([dataset.samples(index) for index in indices]).to(device, non_blocking=True)
@@ -110,7 +112,7 @@ def train_together(rounds: list[Round], dataset, device: str = "cpu") -> None:
             for t in (trainees_g[k], trainees_d[k]):
                 t.set_lr(mutate_lr(t.individual.lr, lr0, p.alpha, p.mutation_probability, mutation[k]))
         z = latents(batch_size)
-        grads, values = vmap(grad_and_value(g_loss))(gs.params, ds.params, z)
+        grads, values = g_step(gs.params, ds.params, z)
         gs.adam(grads)
         for k, t in enumerate(trainees_g):
             t.record(values[k])
@@ -118,8 +120,8 @@ def train_together(rounds: list[Round], dataset, device: str = "cpu") -> None:
             continue
         z = latents(real.shape[1])
         with torch.no_grad():
-            fakes = vmap(fake)(gs.params, z)
-        grads, values = vmap(grad_and_value(d_loss))(ds.params, real, fakes)
+            fakes = generate(gs.params, z)
+        grads, values = d_step(ds.params, real, fakes)
         ds.adam(grads)
         for k, t in enumerate(trainees_d):
             t.record(values[k])
