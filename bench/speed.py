@@ -11,7 +11,9 @@ discriminator skips, one thread, as many loops at once as lpz has workers, each 
 of the cells. lpz and the floor alternate, --repeat times, and each repetition's ratio is taken from
 the pair measured side by side (the machine is shared: read ratios and minima). Per generation means
 from the end of one generation to the end of the next, so start-up and the final assembly are not in
-it. Not a test.
+it. lpz draws its pictures of the mixture on the schedule of the config's full run (every tenth of its
+generations, not every generation of the few measured here), and its last generation, which always
+draws one, is left out of the measurement. Not a test.
 """
 from __future__ import annotations
 
@@ -128,8 +130,17 @@ def celery_run(config, workers: int, folder: Path) -> tuple[float, dict[str, flo
         worker.wait()
 
 
+def pictures_every(config) -> int:
+    """How often a run of the config draws a picture of its mixture (general.sample_every)."""
+    every = config.general.sample_every
+    return max(1, config.trainer.generations // 10) if every is None else every
+
+
 def _per_generation(run) -> tuple[float, dict[str, float]]:
+    """Seconds per generation and the median seconds of each phase, the last generation (which always
+    draws a picture) left out."""
     metrics = run.all_metrics()
+    metrics.pop(max(metrics))
     ends = [max(m.committed_at for m in metrics[g].values()) for g in sorted(metrics)]
     phases = {phase: statistics.median(m.seconds.get(phase, 0.0) for cells in metrics.values()
                                        for m in cells.values()) for phase in PHASES}
@@ -142,12 +153,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "mnist.yml")
     parser.add_argument("--batches", type=int, default=100, help="batches per generation")
-    parser.add_argument("--generations", type=int, default=4, help="generations per measurement (>= 2)")
+    parser.add_argument("--generations", type=int, default=5, help="generations per measurement (>= 3)")
     parser.add_argument("--grids", default="2", help="grid sizes (rows = cols), comma-separated")
     parser.add_argument("--workers", default="2", help="worker counts, comma-separated")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--celery", action="store_true", help="also through Celery (infra/services.sh running)")
     args = parser.parse_args()
+    if args.generations < 3:
+        parser.error("--generations must be at least 3 (the first and last are not measured)")
 
     import numpy as np
     from lpz.config import load_config
@@ -156,8 +169,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for grid in map(int, args.grids.split(",")):
+            full_run = load_config(args.config)
             overrides = {"trainer.generations": args.generations, "dataloader.n_batches": args.batches,
-                         "grid.rows": grid}
+                         "grid.rows": grid, "general.sample_every": pictures_every(full_run)}
             if grid == 1:  # a neighbourhood of one: tournaments of one
                 overrides["trainer.params.tournament_size"] = 1
             config = load_config(args.config, overrides)
