@@ -13,16 +13,13 @@ Not a test.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 
 def per_generation(run) -> dict:
@@ -54,32 +51,8 @@ def embedded(config, workdir: Path) -> dict:
 
 
 def celery_one_worker(config, workdir: Path) -> dict:
-    from lpz.celery import app
-    from lpz.engine.broker import check_broker
-    from lpz.engine.cluster import Cluster
-    from lpz.runs import Run
-    from lpz.store import open_store
-
-    check_broker()
-    store_url = f"s3://lpz-bench-{uuid.uuid4().hex[:8]}"
-    store = open_store(store_url)
-    log = open(workdir / "worker.log", "w")
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "lpz", "worker", "-Q", "gpu", "-c", "1",
-                               "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
-                              stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "LPZ_DEVICE": "cpu", "LPZ_STORE": store_url})
-    try:
-        time.sleep(8)  # let the worker import torch and connect before the clock starts
-        run = Run.create(store, config, executor="cluster")
-        Cluster(app).submit(run)
-        while not run.finished():
-            if run.control():
-                raise SystemExit(f"the cluster run failed: {run.control()}")
-            time.sleep(0.5)
-        return per_generation(run)
-    finally:
-        worker.terminate()
-        worker.wait()
+    from bench.celery_runs import train_on_celery
+    return per_generation(train_on_celery(config, 1, workdir, warm_up=8))
 
 
 def main() -> None:

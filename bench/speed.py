@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import statistics
 import sys
 import tempfile
@@ -105,29 +104,8 @@ def lpz_run(config, workers: int, folder: Path) -> tuple[float, dict[str, float]
 
 def celery_run(config, workers: int, folder: Path) -> tuple[float, dict[str, float]]:
     """The same through Celery workers (Redis and S3 from .services/env)."""
-    import subprocess
-    import uuid
-    from lpz.celery import app
-    from lpz.engine.cluster import Cluster
-    from lpz.runs import Run
-    from lpz.store import open_store
-    url = f"s3://lpz-speed-{uuid.uuid4().hex[:8]}"
-    log = open(folder / "worker.log", "w")
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "lpz", "worker", "-Q", "gpu", "-c", str(workers),
-                               "--without-gossip", "--without-mingle", "--loglevel=WARNING"], stdout=log,
-                              stderr=subprocess.STDOUT, env={**os.environ, "LPZ_DEVICE": "cpu", "LPZ_STORE": url})
-    try:
-        time.sleep(10)  # the worker imports torch and connects before the clock starts
-        run = Run.create(open_store(url), config, executor="cluster")
-        Cluster(app).submit(run)
-        while not run.finished():
-            if run.control():
-                raise SystemExit(f"the cluster run failed: {run.control()}")
-            time.sleep(0.5)
-        return _per_generation(run)
-    finally:
-        worker.terminate()
-        worker.wait()
+    from bench.celery_runs import train_on_celery
+    return _per_generation(train_on_celery(config, workers, folder))
 
 
 def pictures_every(config) -> int:
