@@ -60,7 +60,7 @@ def _load_run_config(config: Path, generations: int | None, seed: int | None):
 @app.command()
 def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. configs/quickstart.yml"),
         store: Optional[str] = typer.Option(None, help=STORE_HELP),
-        workers: Optional[int] = typer.Option(None, min=1, help="Processes training cells (default: one per core)."),
+        workers: Optional[int] = typer.Option(None, min=1, help="Processes training cells (default: one per core, at most one per cell)."),
         generations: Optional[int] = typer.Option(None, min=1, help="Override trainer.generations."),
         seed: Optional[int] = typer.Option(None, min=0, help="Override general.seed."),
         resume: Optional[str] = typer.Option(None, help="Continue run ID from its last complete generation."),

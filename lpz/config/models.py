@@ -131,7 +131,7 @@ class Score(Section):
 
 class General(Section):
     seed: int = Field(0, ge=0, le=2**62)
-    store: Optional[str] = Field(None, max_length=1024)  # file:///path or s3://bucket; None: LPZ_STORE or ./runs
+    store: Optional[str] = Field(None, max_length=1024)  # file:///path or s3://bucket, when neither --store nor LPZ_STORE is given; None: ./lpz-store
     threads: int = Field(1, ge=1, le=256)
     keep_generations: int = Field(2, ge=0, le=100_000)  # checkpoints of the last N generations; 0 keeps all
     keep_every: int = Field(0, ge=0, le=100_000)  # also keep the public states of every Nth generation (0: none),
