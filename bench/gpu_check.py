@@ -48,10 +48,12 @@ def grid_run(config, device: str) -> float:
 
 
 def fused_against_per_cell(config, device: str) -> tuple[float, float]:
-    """Seconds per generation of a 5x5 grid trained cell by cell and fused (general.fused_cells), on device."""
+    """Seconds per generation of a 5x5 grid trained cell by cell and fused (general.fused_cells), on device.
+    Fused cells train with selection on (lpz.config.models.fused_unsupported), so both do here."""
     from lpz.config import validate
     data = config.model_dump(mode="json")
     data["grid"]["rows"] = 5
+    data["trainer"]["params"]["enable_selection"] = True
     per_cell = grid_run(validate(data), device)
     data["general"]["fused_cells"] = True
     return per_cell, grid_run(validate(data), device)

@@ -1,9 +1,10 @@
 """Image quality with the papers' settings: FID and TVD of a grid against a plain GAN, over seeds.
 
 MNIST trains configs/neurips2018/mnist-{grid}.yml, Fashion-MNIST configs/fashion-mnist.yml with the grid
-set (four-layer perceptrons, bce, batch 100, Adam 0.0002, population 1, tournament 2, mixture sigma
-0.01, one epoch per generation); the 1x1 grid, which keeps every trained copy (`replacement: always`),
-is a plain GAN with the same gradient steps per generation as each cell of the grid.
+set (four-layer perceptrons, bce, batch 100, Adam 0.0002, population 1, no selection, mixture sigma
+0.01, one epoch per generation; `--set trainer.params.enable_selection=true` for the old system's
+tournaments); the 1x1 grid, which keeps every trained copy (`replacement: always`), is a plain GAN with
+the same gradient steps per generation as each cell of the grid, with selection or without.
 
 Runs live in a store of their own (--store, default bench/out/runs) under ids made of the dataset,
 grid, seed, generations and overrides: a finished run is picked up instead of trained again, an
@@ -67,6 +68,14 @@ def config_for(dataset: str, grid: str, seed: int, generations: int, overrides: 
 def tag(overrides: dict) -> str:
     """A short name for a set of overrides ("" for none)."""
     return "-" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6] if overrides else ""
+
+
+def for_grid(overrides: dict, grid: str) -> dict:
+    """The overrides that change a grid's run: a 1x1 grid trains the same bytes with selection or without
+    (tests/test_determinism.py), so its runs and kept results serve both."""
+    if grid == "1x1":
+        return {key: value for key, value in overrides.items() if key != "trainer.params.enable_selection"}
+    return overrides
 
 
 def run_id(dataset: str, grid: str, seed: int, generations: int, overrides: dict) -> str:
@@ -239,9 +248,10 @@ def main() -> None:
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     curves, tenths, finals = [], [], []
     for grid in grids:
+        changes = for_grid(overrides, grid)
         for seed in seeds:
-            name = run_id(args.dataset, grid, seed, args.generations, overrides)
-            kept = ROOT / "bench" / "results" / f"{args.dataset}-{args.generations}{tag(overrides)}" / f"{grid}-seed{seed}"
+            name = run_id(args.dataset, grid, seed, args.generations, changes)
+            kept = ROOT / "bench" / "results" / f"{args.dataset}-{args.generations}{tag(changes)}" / f"{grid}-seed{seed}"
             if not store.exists(f"runs/{name}/run.json") and (kept / "summary.json").is_file():
                 summary = json.loads((kept / "summary.json").read_text())  # measured in an earlier session
                 print(f"{name}: from {kept.relative_to(ROOT)}/summary.json", flush=True)
@@ -249,7 +259,7 @@ def main() -> None:
                 print(f"{name}: not measured yet, left out (--only-measured)", flush=True)
                 continue
             else:
-                summary = measure(store, config_for(args.dataset, grid, seed, args.generations, overrides), name)
+                summary = measure(store, config_for(args.dataset, grid, seed, args.generations, changes), name)
             curves += [{"grid": grid, "seed": seed, **r} for r in summary["per_generation"]]
             tenths += [{"grid": grid, "seed": seed, **r} for r in summary["every10"]]
             final = {"grid": grid, "seed": seed, "run": name, **summary["final"]}

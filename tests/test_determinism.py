@@ -47,3 +47,13 @@ def test_always_replacement_keeps_every_trained_copy(tmp_path):
         for cell, metrics in cells.items():
             assert metrics.generators[0].origin == (cell, generation)
             assert metrics.discriminators[0].origin == (cell, generation)
+
+
+def test_a_single_cell_trains_the_same_bytes_with_selection_or_without(tmp_path):
+    """A 1x1 grid is a plain GAN either way, so its results stand for both settings (bench/quality_mnist.py)."""
+    single = {"grid.rows": 1, "trainer.params.tournament_size": 1}
+    with_selection = checkpoints(tmp_path / "with", tiny_config(**single), workers=1)
+    without = checkpoints(tmp_path / "without", tiny_config(**single, **{"trainer.params.enable_selection": False}),
+                          workers=1)
+    assert with_selection.keys() == without.keys() and len(with_selection) == 4  # 2 generations x 2 files
+    assert with_selection == without
