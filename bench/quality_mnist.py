@@ -17,8 +17,9 @@ the end, the same mixture scored again on final_sample_size (10,000) samples (`<
 the final mixtures and, for grids, the papers' optimised ensemble of all cells (`<stem>-final.csv`);
 and a plot of the 10,000-sample curves (`<stem>.png`). It prints the table for the README.
 --keep-results copies each run's run.json and mixture/ (its final generators and weights, a few MB)
-to bench/results/<dataset>-<generations>/<grid>-seed<k>/, a store `lpz sample` reads, with its numbers in
-summary.json there; a later session whose store lacks the run takes its numbers from that file (a
+to bench/results/<dataset>-<generations>/<grid>-seed<k>/ (the folder's name ends in -<tag> with --set
+overrides: mnist-200-fe06a9 holds the runs with selection), a store `lpz sample` reads, with its
+numbers in summary.json there; a later session whose store lacks the run takes its numbers from that file (a
 session's machine, and with it the store, does not outlive the session).
 
     python bench/quality_mnist.py --generations 20                          # one seed, ~10 min on 2 cores
