@@ -71,12 +71,20 @@ def tag(overrides: dict) -> str:
     return "-" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6] if overrides else ""
 
 
-def for_grid(overrides: dict, grid: str) -> dict:
-    """The overrides that change a grid's run: a 1x1 grid trains the same bytes with selection or without
-    (tests/test_determinism.py), so its runs and kept results serve both."""
-    if grid == "1x1":
-        return {key: value for key, value in overrides.items() if key != "trainer.params.enable_selection"}
-    return overrides
+def for_grid(dataset: str, grid: str, overrides: dict) -> dict:
+    """The overrides that change a grid's run: not those that set what its config already sets (the
+    3x3 config selects, so `enable_selection=true` names its plain run), nor selection on a 1x1 grid,
+    which trains the same bytes with it or without (tests/test_determinism.py)."""
+    shipped = config_for(dataset, grid, 1, 1, {}).model_dump()
+
+    def value(key: str):
+        node = shipped
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    return {key: v for key, v in overrides.items()
+            if v != value(key) and not (grid == "1x1" and key == "trainer.params.enable_selection")}
 
 
 def run_id(dataset: str, grid: str, seed: int, generations: int, overrides: dict) -> str:
@@ -249,7 +257,7 @@ def main() -> None:
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     curves, tenths, finals = [], [], []
     for grid in grids:
-        changes = for_grid(overrides, grid)
+        changes = for_grid(args.dataset, grid, overrides)
         for seed in seeds:
             name = run_id(args.dataset, grid, seed, args.generations, changes)
             kept = ROOT / "bench" / "results" / f"{args.dataset}-{args.generations}{tag(changes)}" / f"{grid}-seed{seed}"

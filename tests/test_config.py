@@ -338,8 +338,11 @@ def test_every_shipped_config_is_valid(path):
     assert config.trainer.generations >= 1
 
 
-def test_the_mnist_configs_keep_each_cells_lineage_and_every_trained_copy():
-    for path in [ROOT / "configs" / "mnist.yml", ROOT / "configs" / "fashion-mnist.yml",
-                 *sorted((ROOT / "configs" / "neurips2018").glob("*.yml"))]:
-        params = load_config(path).trainer.params
-        assert (params.enable_selection, params.replacement, params.migrant_adam) == (False, "always", "own"), path
+def test_the_mnist_configs_keep_every_trained_copy_and_select_on_grids_above_2x2():
+    small = [ROOT / "configs" / name for name in ("mnist.yml", "fashion-mnist.yml", "neurips2018/mnist-1x1.yml",
+                                                  "neurips2018/mnist-2x2.yml")]
+    for path in [*small, *sorted((ROOT / "configs" / "neurips2018").glob("*.yml"))]:
+        config = load_config(path)
+        params = config.trainer.params
+        selects = config.rows * config.cols > 4
+        assert (params.enable_selection, params.replacement, params.migrant_adam) == (selects, "always", "own"), path
