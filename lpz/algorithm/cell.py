@@ -200,6 +200,17 @@ class Trainee:
         return float(self.loss_sum) / self.steps if self.steps else None
 
 
+def pick_opponent(opponents: list, partners: int, own_share: float | None, choice: torch.Generator):
+    """A batch's opponent. The last `partners` opponents train beside the trainee (its own cell's); the
+    others are neighbours' frozen networks. Uniform over all, or with own_share, a partner with that chance."""
+    frozen = len(opponents) - partners
+    if own_share is None or frozen == 0:
+        return opponents[int(torch.randint(len(opponents), (1,), generator=choice))]
+    if float(torch.rand(1, generator=choice)) < own_share:
+        return opponents[frozen + int(torch.randint(partners, (1,), generator=choice))]
+    return opponents[int(torch.randint(frozen, (1,), generator=choice))]
+
+
 def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents_d, dataset, g_losses, device):
     """Step 4: every batch, mutate learning rates, update generators, then (unless skipped) discriminators.
 
@@ -224,7 +235,7 @@ def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents
         for t in trainee_g + trainee_d:
             t.set_lr(mutate_lr(t.individual.lr, lr0, p.alpha, p.mutation_probability, mutation))
         for i, t in enumerate(trainee_g if b % generator_every == 0 else []):
-            opponent = opponents_g[int(torch.randint(len(opponents_g), (1,), generator=choice))]
+            opponent = pick_opponent(opponents_g, len(trainee_d), p.own_share, choice)
             kind = g_losses[i]
             if config.network.loss == "mustangs" and config.network.mustangs_mode == "batch":
                 kind = losses.BASE_LOSSES[int(torch.randint(3, (1,), generator=mustangs))]
@@ -235,7 +246,7 @@ def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents
         if skip and b % (skip + 1) != 0:
             continue
         for t in trainee_d:
-            opponent = opponents_d[int(torch.randint(len(opponents_d), (1,), generator=choice))]
+            opponent = pick_opponent(opponents_d, len(trainee_g), p.own_share, choice)
             with torch.no_grad():
                 fake = opponent(opponent.latent(len(real), noise))
             t.update(losses.discriminator_loss(d_kind, t.net(real), t.net(fake)), clip)

@@ -54,6 +54,9 @@ class TrainerParams(Section):
     discriminator_skip_each_nth_step: int = Field(0, ge=0, le=1000)
     mixture_sigma: float = Field(0.01, ge=0, le=1)  # the weights are probabilities
     enable_selection: bool = True  # False: train the own population against the whole neighbourhood
+    # Without selection: the chance that a batch's opponent is the cell's own partner (trained with it)
+    # rather than one of the neighbours' frozen networks. None: every network of the neighbourhood alike.
+    own_share: Optional[float] = Field(None, ge=0, le=1)
     migrant_adam: Literal["fresh", "own"] = "fresh"  # Adam state of a neighbour's individual selected here
     replacement: Literal["elitist", "always"] = "always"  # elitist: a trained copy enters only when fitter
     optimizer: Optional[Literal["adam", "rmsprop"]] = None  # None: rmsprop for loss wgan, adam otherwise
@@ -338,6 +341,9 @@ def check_combinations(config: Config):
         from lpz.config.footprint import too_big
         if reason := too_big(config, shape, cells):
             yield ("network",), reason
+    if params.own_share is not None and params.enable_selection:
+        yield (("trainer", "params", "own_share"), "only applies without selection (with it a cell trains its "
+                                                   "pair against each other); remove it or set enable_selection: false")
     for key in ("critic_steps", "weight_clip"):
         if getattr(params, key) is not None and config.network.loss != "wgan":
             yield (("trainer", "params", key), f"only applies to loss wgan, not {config.network.loss}; "
@@ -349,7 +355,8 @@ def check_combinations(config: Config):
 
 
 # trainer.params keys of gradient training, which the gradient-free trainers would silently ignore
-GRADIENT_ONLY = ("default_adam_learning_rate", "alpha", "mutation_probability", "optimizer", "migrant_adam")
+GRADIENT_ONLY = ("default_adam_learning_rate", "alpha", "mutation_probability", "optimizer", "migrant_adam",
+                 "own_share")
 
 
 def _changed(section: Section, keys=None) -> list[str]:
