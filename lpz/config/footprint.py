@@ -74,3 +74,21 @@ def too_big(config, shape: tuple, neighbourhood: int) -> str | None:
            else "smaller batch_size, fitness_sample_size or final_sample_size")
     return (f"one cell would need about {gib(parameters + activations)} ({gib(parameters)} of networks, "
             f"{gib(activations)} of activations); at most {gib(MAX_CELL_BYTES)} fit on one accelerator: use {fix}")
+
+
+STORED_SLACK = 4  # the parameter counts above are estimates: allow this many times what they say
+STORED_OVERHEAD = 8 * 2**20  # torch.save's archive, per-tensor headers, the plain values beside the weights
+
+
+def checkpoint_bytes(config, shape: tuple) -> int:
+    """The most a cell's state.pt may hold (its individuals' weights and optimiser moments): anything
+    larger read from the store is damage, refused before it is read."""
+    (g_params, _), (d_params, _) = network_size(config.network, shape)
+    population = config.trainer.params.population_size
+    return 4 * (g_params + d_params) * 3 * population * STORED_SLACK + STORED_OVERHEAD
+
+
+def mixture_bytes(config, shape: tuple, members: int) -> int:
+    """The most a mixture's generators.pt of that many generators may hold."""
+    (g_params, _), _ = network_size(config.network, shape)
+    return 4 * g_params * members * STORED_SLACK + STORED_OVERHEAD

@@ -147,6 +147,18 @@ class Run:
         """Seconds since the epoch."""
         return datetime.fromisoformat(self.info["created"]).timestamp()
 
+    @cached_property
+    def checkpoint_bytes(self) -> int:
+        """The most a checkpoint of this run may hold; a larger one is damage (lpz.config.footprint)."""
+        from lpz.config.footprint import checkpoint_bytes
+        return checkpoint_bytes(self.config, self.sample_shape)
+
+    @cached_property
+    def mixture_bytes(self) -> int:
+        """The most a result's or an ensemble's generators.pt may hold (every generator of the grid)."""
+        from lpz.config.footprint import mixture_bytes
+        return mixture_bytes(self.config, self.sample_shape, self.grid.size * self.config.trainer.params.population_size)
+
     @property
     def sample_shape(self) -> tuple:
         loader = self.config.dataloader
@@ -266,7 +278,7 @@ class Run:
         key = self.cell_key(generation, cell, name)
         try:
             recorded = self.metrics(generation, cell).files[name]
-            data = self.store.get(key)
+            data = self.store.get(key, self.checkpoint_bytes)
         except CorruptObject as e:
             raise DamagedCheckpoint(key, generation, cell, str(e)) from None
         except ObjectMissing:
@@ -425,7 +437,7 @@ class Run:
     def _checked_generators(self, key: str, record: dict, damaged) -> bytes:
         """The bytes of a generators.pt, which match the sha256 its record holds."""
         try:
-            data = self.store.get(key)
+            data = self.store.get(key, self.mixture_bytes)
         except (CorruptObject, ObjectMissing) as e:
             raise damaged(f"generators.pt: {e}") from None
         if sha256(data) != record["files"]["generators.pt"]:

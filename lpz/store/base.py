@@ -9,6 +9,7 @@ from lpz.errors import CorruptObject
 from lpz.safe_names import UnsafeName, check_relative
 
 MAX_JSON_BYTES = 64 * 2**20  # a JSON record lpz writes is a few KB; a dataset manifest a few MB
+MAX_OBJECT_BYTES = 2**30  # any read without a tighter bound: readers that know the size to expect pass it
 
 
 def check_key(key: str) -> str:
@@ -38,9 +39,10 @@ class Store(ABC):
         """Write an object whole; a reader sees the old object or the new one, never a part."""
 
     @abstractmethod
-    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+    def get(self, key: str, max_bytes: int = MAX_OBJECT_BYTES) -> bytes:
         """The object's bytes; raises ObjectMissing, or CorruptObject when they fail their checksum
-        or (ObjectTooLarge) are more than max_bytes: a bound for objects whose size is untrusted."""
+        or (ObjectTooLarge) are more than max_bytes (every object's size is untrusted: a larger one is
+        refused before it is read)."""
 
     @abstractmethod
     def exists(self, key: str) -> bool: ...
@@ -72,8 +74,8 @@ class Store(ABC):
         self.put(key, data)
         return data
 
-    def get_tensors(self, key: str):
-        return tensors_from(self.get(key))
+    def get_tensors(self, key: str, max_bytes: int = MAX_OBJECT_BYTES):
+        return tensors_from(self.get(key, max_bytes))
 
 
 def tensor_bytes(value) -> bytes:

@@ -30,7 +30,7 @@ from urllib3.exceptions import (
 from lpz.errors import CorruptObject, ObjectMissing, ObjectTooLarge, StoreError, StoreUnavailable
 from lpz.files import sha256
 from lpz.hosts import is_loopback
-from lpz.store.base import Store, check_key, check_prefix, is_key
+from lpz.store.base import MAX_OBJECT_BYTES, Store, check_key, check_prefix, is_key
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024  # objects this large go up in parts
 PART_SIZE = 16 * 1024 * 1024            # S3 allows 5 MiB .. 5 GiB
@@ -124,12 +124,12 @@ class S3Store(Store):
             if e.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                 raise
 
-    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+    def get(self, key: str, max_bytes: int = MAX_OBJECT_BYTES) -> bytes:
         with self._translated(key):
             response = self._client.get_object(self.bucket, self._name(key))
             try:
                 length = response.headers.get("content-length")
-                if max_bytes is not None and (length is None or not length.isdigit() or int(length) > max_bytes):
+                if length is None or not length.isdigit() or int(length) > max_bytes:
                     raise ObjectTooLarge(key, f"{length or 'an unknown number of'} bytes; at most {max_bytes:,} "
                                               f"are allowed")
                 data = _read_body(key, response)
