@@ -5,7 +5,25 @@ code 2; anything else is a bug and keeps its traceback.
 """
 
 
-class UserError(Exception):
+class Portable(Exception):
+    """An exception that crosses process boundaries intact (a pool process's error reaches the parent as
+    itself): pickle rebuilds it from the arguments it was made with, whatever its __init__ takes."""
+
+    def __new__(cls, *args, **kwargs):
+        error = super().__new__(cls, *args)
+        error._made_with = (args, kwargs)
+        return error
+
+    def __reduce__(self):
+        args, kwargs = self._made_with
+        return _rebuilt, (type(self), args, kwargs), self.__dict__
+
+
+def _rebuilt(cls, args, kwargs):
+    return cls(*args, **kwargs)
+
+
+class UserError(Portable):
     """Bad input from the user (config, ids, flags, data): one line, exit code 2."""
 
 
@@ -37,7 +55,7 @@ class ObjectMissing(KeyError):
         return f"no object {self.args[0]!r} in the store"
 
 
-class CorruptObject(Exception):
+class CorruptObject(Portable):
     """An object whose bytes do not match the checksum recorded when it was written."""
 
     def __init__(self, key: str, detail: str = ""):

@@ -11,6 +11,8 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from lpz.errors import Portable
+
 CHUNK_BYTES = 1 << 20
 
 
@@ -43,7 +45,7 @@ def write_atomically(path: Path, data: bytes | Callable[[BinaryIO], None]) -> No
         raise
 
 
-class DownloadFailed(Exception):
+class DownloadFailed(Portable):
     """The server could not be reached, refused, or the transfer broke off; `str` says which, in words."""
 
     def __init__(self, message: str, reachable: bool):

@@ -96,3 +96,68 @@ def test_an_oversized_result_is_refused_at_once_without_reading_it(tmp_path):
     assert seconds < 10  # a generous bound for a slow machine: reading 3 GB takes far longer
     with pytest.raises(ObjectTooLarge):
         store.get("runs/r/mixture/generators.pt", Run.open(store, "r").mixture_bytes)
+
+
+# ---------------------------------------------------------------- damage deeper than a cell repairs
+
+def deeply_damaged(folder: Path) -> Run:
+    """A run at generation 3 of 4 (keep_generations 2: generation 1's checkpoints pruned) whose cell 0
+    lost its checkpoints of generations 2 and 3: recomputing them reaches back past what a cell repairs
+    by itself (lpz.engine.work.REPAIR_DEPTH), to generation 1, which is gone."""
+    store = LocalStore(folder)
+    run = Run.create(store, validate(tiny(**{"trainer.generations": 4, "general.keep_generations": 2})), run_id="r")
+    for generation in range(3):
+        for cell in run.grid.cells:
+            engine.run_cell(run, generation, cell)
+        engine.committed(run, generation + 1)
+    assert not store.exists(run.cell_key(1, 0, "state.pt"))
+    for generation in (2, 3):
+        store.put(run.cell_key(generation, 0, "state.pt"), b"damaged")
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_damage_met_in_a_pool_process_is_recomputed_like_in_one_process(tmp_path, workers):
+    undisturbed = Run.create(LocalStore(tmp_path / "undisturbed"), validate(tiny(**{
+        "trainer.generations": 4, "general.keep_generations": 2})), run_id="r")
+    from lpz.engine.local import run_local
+    run_local(undisturbed, workers=1)
+    run = deeply_damaged(tmp_path / "damaged")
+
+    result = lpz("run", "--resume", "r", "--store", run.store.root, "--workers", workers, check=False)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    for cell in run.grid.cells:
+        key = run.cell_key(4, cell, "state.pt")
+        assert run.store.get(key) == undisturbed.store.get(key)
+
+
+def test_every_lpz_error_crosses_a_process_boundary_intact():
+    """Each exception class lpz defines with its own __init__ pickles back to an equal error (a pool
+    process's error reaches the parent as itself, never as a BrokenProcessPool)."""
+    import importlib
+    import inspect
+    import pickle
+    import pkgutil
+
+    import lpz
+    from lpz.errors import Portable
+
+    own_init = []
+    for module in pkgutil.walk_packages(lpz.__path__, "lpz."):
+        if module.name.startswith(("lpz.dashboard", "lpz.celery")):
+            continue  # their dependencies and side effects; they define no such errors
+        for _, cls in inspect.getmembers(importlib.import_module(module.name), inspect.isclass):
+            if issubclass(cls, BaseException) and cls.__module__ == module.name and "__init__" in vars(cls):
+                own_init.append(cls)
+    assert own_init, "found no exception classes with their own __init__"
+    assert [cls.__qualname__ for cls in own_init if not issubclass(cls, Portable)] == []
+
+    from lpz.errors import ConfigError
+    from lpz.runs.run import DamagedCheckpoint
+    for error in (DamagedCheckpoint("runs/r/gen/2/cell/0/state.pt", 2, 0, "missing"),
+                  ConfigError("a.yml", "trainer.generations", "must be positive")):
+        back = pickle.loads(pickle.dumps(error))
+        assert (type(back), str(back), back.__dict__) == (type(error), str(error), error.__dict__)

@@ -7,6 +7,7 @@ aborts at once, which is safe too: a cell without its commit marker is simply co
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -16,13 +17,15 @@ from typing import Callable, Iterator
 
 from lpz.devices import worker_device
 from lpz.engine import engine
-from lpz.errors import UserError
+from lpz.errors import Portable, UserError
 from lpz.records import CellMetrics
-from lpz.runs import Run
+from lpz.runs import DamagedCheckpoint, Run
 from lpz.store import open_store
 
+log = logging.getLogger("lpz")
 
-class Interrupted(Exception):
+
+class Interrupted(Portable):
     def __init__(self, run_id: str, generation: int):
         self.run_id, self.generation = run_id, generation
         super().__init__(f"stopped during generation {generation}; resume with: lpz run --resume {run_id}")
@@ -131,12 +134,16 @@ def _run_cells(pool, workers: int, run: Run, order: str, stop: _StopFlag):
     complete = run.last_complete_generation()
     while True:
         ready = [pair for pair in _ready(run, complete, order) if pair not in running.values()]
+        finished, damaged = [], False
         if pool is None:
             if not ready or stop.requested:
                 return
             generation, cell = ready[0]
-            finished = [(generation, cell, engine.run_cell(run, generation, cell, cell_device(cell)))]
-            if run.config.general.fused_cells:  # that committed the whole generation
+            try:
+                finished = [(generation, cell, engine.run_cell(run, generation, cell, cell_device(cell)))]
+            except DamagedCheckpoint as damage:
+                damaged = _uncommitted(run, damage)
+            if finished and run.config.general.fused_cells:  # that committed the whole generation
                 finished += [(generation, c, run.metrics(generation + 1, c)) for c in run.grid.cells if c != cell]
         else:
             free = 0 if stop.requested else workers - len(running)
@@ -145,8 +152,23 @@ def _run_cells(pool, workers: int, run: Run, order: str, stop: _StopFlag):
             if not running:
                 return
             done, _ = wait(running, return_when=FIRST_COMPLETED)
-            finished = [(*running.pop(future), future.result()[1]) for future in done]
+            for future in done:
+                generation, cell = running.pop(future)
+                try:
+                    finished.append((generation, cell, future.result()[1]))
+                except DamagedCheckpoint as damage:
+                    damaged = _uncommitted(run, damage)
         for generation, cell, metrics in finished:
             engine.committed(run, generation + 1)  # prunes once the generation is complete
             yield generation, cell, metrics
-        complete = run.last_complete_generation(known=complete)
+        complete = run.last_complete_generation(known=0 if damaged else complete)
+
+
+def _uncommitted(run: Run, damage: DamagedCheckpoint) -> bool:
+    """A cell met damage deeper than it repairs by itself (lpz.engine.work.REPAIR_DEPTH): what it met is
+    uncommitted, and the engine computes it again from the generations that are sound, as it would
+    any cell-generation that is due."""
+    log.warning("run %s: %s; computing generation %d of cell %d again", run.id, damage, damage.generation,
+                damage.cell)
+    run.uncommit(damage.generation, damage.cell)
+    return True
