@@ -32,7 +32,8 @@ class Dashboard:
         self.url = self.process.stdout.readline().strip().rsplit(" ", 1)[-1]
         self.token = self.url.partition("?token=")[2]
         deadline = time.time() + 30
-        while self.get("/api/runs")[0] != 200:
+        ready = {"X-LPZ-Token": self.token} if self.token else {}  # off loopback every request needs it
+        while self.get("/api/runs", headers=ready)[0] != 200:
             assert time.time() < deadline and self.process.poll() is None, self.process.stderr.read()
             time.sleep(0.2)
 

@@ -5,12 +5,16 @@ cells as integers within the run, file names with lpz.safe_names and a fixed lis
 served from a path built out of a URL. Reads are open on loopback; bound anywhere else every request
 needs the token (the `?token=` of the printed URL, kept in a cookie). The actions (cancel, resume)
 exist only with --allow-actions and need the token in the X-LPZ-Token header, which no other site's
-page can send.
+page can send. Tokens are compared as UTF-8 bytes: one that is not ASCII is a mismatch, never an error.
+Against DNS rebinding (another site's name resolving to 127.0.0.1), a request's Host header must name
+loopback or an allowed host (lpz.dashboard.serve.answered_hosts says which).
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
+import re
 import secrets
 from importlib import resources
 
@@ -24,6 +28,7 @@ from starlette.routing import Route
 from lpz.dashboard.actions import ACTIONS
 from lpz.dashboard.reading import Reader
 from lpz.errors import RunNotFound, UserError
+from lpz.hosts import is_loopback
 from lpz.runs import DamagedRun
 from lpz.safe_names import check_relative
 from lpz.store.base import Store
@@ -42,14 +47,37 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def same_token(given: str, token: str) -> bool:
+    """Whether given is the token, in constant time; text that is not ASCII is a mismatch, never an error."""
+    return secrets.compare_digest(given.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass"))
+
+
+_HOST = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9.-]+))(?::[0-9]{1,5})?")
+
+
+def host_name(host: str) -> str | None:
+    """The host of a Host header, "name[:port]" or "[ipv6][:port]": lower case, an IPv6 address without its
+    brackets; None when it is neither."""
+    found = _HOST.fullmatch(host)
+    if found is None:
+        return None
+    if found["ipv6"] is None:
+        return found["name"].lower()
+    try:
+        return str(ipaddress.IPv6Address(found["ipv6"]))
+    except ValueError:
+        return None
+
+
 class Problem(Exception):
     def __init__(self, code: int, message: str):
         self.code, self.message = code, message
 
 
 def create_app(store: Store, token: str | None = None, allow_actions: bool = False,
-               token_for_reads: bool = False) -> Starlette:
-    """The app over one store. token: guards the actions (and with token_for_reads, every request)."""
+               token_for_reads: bool = False, hosts: frozenset[str] | None = frozenset()) -> Starlette:
+    """The app over one store. token: guards the actions (and with token_for_reads, every request).
+    hosts: the host names (as host_name gives them) answered besides loopback's; None: any."""
     if (allow_actions or token_for_reads) and not token:
         raise ValueError("actions and a non-loopback host need a token")
     reader = Reader(store)
@@ -110,7 +138,7 @@ def create_app(store: Store, token: str | None = None, allow_actions: bool = Fal
     async def action(request: Request) -> Response:
         if not allow_actions:
             raise Problem(403, "this dashboard is read-only: start it with --allow-actions")
-        if not secrets.compare_digest(request.headers.get("x-lpz-token", ""), token):
+        if not same_token(request.headers.get("x-lpz-token", ""), token):
             raise Problem(403, "the action needs the token of the URL `lpz dashboard` printed")
         run_id, name = request.path_params["run_id"], request.path_params["action"]
         if name not in ACTIONS:
@@ -134,7 +162,7 @@ def create_app(store: Store, token: str | None = None, allow_actions: bool = Fal
         Route("/files/{run_id}/{generation:int}/{cell:int}/{name}", sample_file),
         Route("/api/runs/{run_id}/{action:str}", action, methods=["POST"]),
     ]
-    guard = Middleware(BaseHTTPMiddleware, dispatch=_guard(token if token_for_reads else None))
+    guard = Middleware(BaseHTTPMiddleware, dispatch=_guard(token if token_for_reads else None, hosts))
     return Starlette(routes=routes, middleware=[guard],
                      exception_handlers={Problem: _problem, 404: _not_found, 405: _not_found})
 
@@ -152,11 +180,19 @@ async def _call(function, *args):
         raise Problem(400, str(e)) from None
 
 
-def _guard(token: str | None):
+def _guard(token: str | None, hosts: frozenset[str] | None):
+    def host_allowed(request: Request) -> bool:
+        given = request.headers.getlist("host")
+        name = host_name(given[0]) if len(given) == 1 else None
+        return name is not None and (is_loopback(name) or name in hosts)
+
     async def dispatch(request: Request, call_next) -> Response:
+        if hosts is not None and not host_allowed(request):
+            return _headers(PlainTextResponse("lpz dashboard does not answer to this host name: open it at localhost "
+                                              "or 127.0.0.1, or allow the name with --allowed-host", status_code=400))
         given = request.query_params.get("token") or request.headers.get("x-lpz-token") \
             or request.cookies.get(TOKEN_COOKIE) or ""
-        if token and not secrets.compare_digest(given, token):
+        if token and not same_token(given, token):
             return _headers(PlainTextResponse("this dashboard needs the token of the URL `lpz dashboard` printed",
                                               status_code=403))
         response = _headers(await call_next(request))

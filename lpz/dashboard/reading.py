@@ -12,6 +12,7 @@ import time
 from lpz.errors import UserError
 from lpz.records import CellMetrics
 from lpz.runs import Run, keys
+from lpz.runs.run import MAX_PICTURE_BYTES
 from lpz.store.base import Store
 from lpz.views.status import run_status
 
@@ -101,7 +102,7 @@ class Reader:
         key = run.cell_key(generation, cell, "samples.png")
         if not run.store.exists(key):
             return None
-        data = run.store.get(key)
+        data = run.store.get(key, MAX_PICTURE_BYTES)
         return data if data.startswith(PNG) else None
 
     def cell(self, run_id: str, cell: int) -> dict | None:

@@ -31,6 +31,7 @@ from lpz.store.base import Store
 
 log = logging.getLogger("lpz")
 MAX_RECORD_BYTES = 4 * 2**20  # a metrics.json or mixture.json is a few KB
+MAX_PICTURE_BYTES = 16 * 2**20  # a samples.png of 64 previews is tens of KB
 
 
 class DamagedRun(UserError):

@@ -25,6 +25,7 @@ from lpz import __version__
 from lpz.views import report_figures as figures
 from lpz.errors import CorruptObject, ObjectMissing, UserError
 from lpz.runs import Run
+from lpz.runs.run import MAX_PICTURE_BYTES
 from lpz.views.status import generation_seconds, run_status
 from lpz.views.console import details, fmt, state_line
 
@@ -154,7 +155,6 @@ def sample_pictures(record: RunRecord) -> list[tuple[str, bytes]]:
     return pictures
 
 
-MAX_PICTURE_BYTES = 16 * 2**20
 MAX_PICTURE_SIDE = 4096  # lpz's own pictures are a few hundred pixels wide
 
 
