@@ -6,6 +6,7 @@ barrier, the assembly) never meets a value of the wrong type. A record that fail
 its readers treat it as they treat a checksum mismatch (lpz.runs).
 
     runs/<id>/run.json                       RunInfo
+    runs/<id>/control.json                   ControlRecord: the run was cancelled or failed
     runs/<id>/gen/<g>/cell/<c>/metrics.json  CellMetrics: the commit marker of a cell-generation
     runs/<id>/mixture/mixture.json           MixtureResult: the run's result, which marks it finished
     runs/<id>/ensembles/<name>/ensemble.json EnsembleRecord: an ensemble built from the finished run
@@ -13,14 +14,24 @@ its readers treat it as they treat a checksum mismatch (lpz.runs).
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from lpz.errors import excerpt
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Small = Annotated[str, StringConstraints(max_length=200)]
+Reason = Annotated[str, StringConstraints(max_length=1000)]
+
+
+def _iso_time(text: str) -> str:
+    datetime.fromisoformat(text)  # a ValueError is the validation error
+    return text
+
+
+IsoTime = Annotated[Small, AfterValidator(_iso_time)]
 
 
 class Record(BaseModel):
@@ -98,9 +109,18 @@ class RunInfo(Record):
     id: Small
     config: dict
     config_file: Annotated[str, StringConstraints(max_length=4096)] = ""
-    created: Small
+    created: IsoTime
     grid: RunGrid
     executor: Literal["local", "cluster"] = "local"
+
+
+class ControlRecord(Record):
+    state: Literal["cancelled", "failed"]
+    at: Optional[IsoTime] = None
+    error: Reason = ""
+    generation: Optional[int] = None
+    cell: Optional[int] = None
+    worker: Small = ""
 
 
 class MixtureResult(Record):

@@ -161,3 +161,66 @@ def test_every_lpz_error_crosses_a_process_boundary_intact():
                   ConfigError("a.yml", "trainer.generations", "must be positive")):
         back = pickle.loads(pickle.dumps(error))
         assert (type(back), str(back), back.__dict__) == (type(error), str(error), error.__dict__)
+
+
+# ---------------------------------------------------------------- records that do not validate
+
+def damaged_created(folder: Path) -> LocalStore:
+    """Two runs: a sound one, and one whose run.json says it was created "yesterday"."""
+    store = LocalStore(folder)
+    for run_id in ("sound", "yesterday"):
+        Run.create(store, validate(tiny(**{"trainer.generations": 1})), run_id=run_id)
+    info = store.get_json("runs/yesterday/run.json")
+    store.put_json("runs/yesterday/run.json", {**info, "created": "yesterday"})
+    return store
+
+
+@pytest.mark.parametrize("bad", [{"created": "yesterday"}, {"id": "another-run"},
+                                 {"config": {"grid": {"rows": 1000}}}])
+def test_a_run_json_that_does_not_validate_marks_only_that_run_damaged(tmp_path, bad):
+    store = LocalStore(tmp_path)
+    for run_id in ("sound", "bad"):
+        Run.create(store, validate(tiny(**{"trainer.generations": 1})), run_id=run_id)
+    info = store.get_json("runs/bad/run.json")
+    if "config" in bad:
+        bad = {"config": {**info["config"], "grid": {**info["config"]["grid"], **bad["config"]["grid"]}}}
+    store.put_json("runs/bad/run.json", {**info, **bad})
+
+    listed = lpz("list", "--store", tmp_path)
+    status = lpz("status", "bad", "--store", tmp_path, check=False)
+
+    lines = {line.split()[0]: line for line in listed.stdout.splitlines() if line.split()}
+    assert "damaged" in lines["bad"] and "damaged" not in lines["sound"]
+    assert "run.json is damaged" in one_line_error(status.returncode, status.stderr)
+
+
+def test_the_dashboard_lists_a_damaged_run_beside_the_others(tmp_path):
+    import json
+
+    from tests.dashboard_helpers import Dashboard
+    damaged_created(tmp_path)
+    dashboard = Dashboard(tmp_path)
+    try:
+        code, body = dashboard.get("/api/runs")
+    finally:
+        dashboard.stop()
+    assert code == 200
+    states = {line["id"]: line["state"] for line in json.loads(body)}
+    assert states["yesterday"] == "damaged" and states["sound"] != "damaged"
+
+
+# ---------------------------------------------------------------- a local run cancelled or failed
+
+@pytest.mark.parametrize("stop", ["cancel", "damaged control.json"])
+def test_a_stopped_local_run_continues_with_lpz_run_resume(tmp_path, stop):
+    run = one_generation(tmp_path, generations=2)
+    if stop == "cancel":
+        said = lpz("cancel", "r", "--store", tmp_path).stdout
+        assert "`lpz run --resume r` continues it" in said
+    else:
+        run.store.put("runs/r/control.json", b"{not json")
+        assert "lpz run --resume r" in lpz("status", "r", "--store", tmp_path).stdout
+
+    lpz("run", "--resume", "r", "--store", tmp_path)
+
+    assert Run.open(run.store, "r").finished() and not run.control()

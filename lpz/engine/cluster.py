@@ -29,7 +29,7 @@ import time
 from dataclasses import replace
 
 from lpz.engine import engine
-from lpz.engine.broker import QUEUE, redis_client
+from lpz.engine.broker import QUEUE, passing_errors, redis_client
 from lpz.engine.leases import assembly_lease, cell_lease, lapsed, lease_seconds, read_lease, worker_name
 from lpz.errors import UserError, excerpt
 from lpz.runs import Run, check_run_id, keys
@@ -41,6 +41,7 @@ SENT_TTL = 14 * 24 * 3600
 # that workers hold unacknowledged in a hash: where to look whether a run has tasks waiting.
 QUEUE_LISTS = [QUEUE] + [f"{QUEUE}\x06\x16{priority}" for priority in (3, 6, 9)]
 UNACKED = "unacked"
+PASSING = passing_errors()
 
 
 def refusals(client, run_id: str) -> list[dict]:
@@ -69,6 +70,7 @@ class Cluster:
         self.app = app
         self.redis = client or redis_client()
         self.complete: dict[str, int] = {}  # run id -> a generation seen complete: supervisors list from there
+        self.set_aside: dict[str, str] = {}  # run id -> why it cannot be supervised (logged once)
 
     # ---------------------------------------------------------------- sending work
 
@@ -134,10 +136,20 @@ class Cluster:
             for run_id in ids:
                 try:
                     runs.append(Run.open(store, run_id))
-                except Exception as e:  # not a run lpz wrote, or gone: off the list
-                    log.warning("supervisor: active run %s in %s: %s; taking it off the list", run_id, url, e)
-                    store.delete(keys.active(run_id))
+                except PASSING as e:  # the store is down: the next tick tries again
+                    log.warning("supervisor: store %s: %s", url, e)
+                except Exception as e:  # damaged or gone: the others are supervised all the same
+                    self._set_aside(run_id, e)
         return runs
+
+    def _set_aside(self, run_id: str, error: Exception) -> None:
+        """A run that cannot be supervised: logged once (again only if the reason changes), tried again
+        next tick; `lpz status` shows it as damaged."""
+        reason = f"{error.__class__.__name__}: {error}" if not isinstance(error, UserError) else str(error)
+        if self.set_aside.get(run_id) != reason:
+            log.error("supervisor: run %s cannot be supervised, set aside: %s", excerpt(run_id, 100),
+                      excerpt(reason, 500))
+            self.set_aside[run_id] = reason
 
     def supervise(self, run: Run, now: float | None = None) -> list[int]:
         """Send again what a dead worker held, or what a stalled run needs; return the cells sent (-1:
@@ -181,7 +193,14 @@ class Cluster:
         for run in self.active_runs():
             # One supervisor acts per run and half period, whichever worker gets there first.
             if self.redis.set(f"lpz:supervise:{run.id}", 1, nx=True, px=int(period * 500)):
-                self.supervise(run)
+                try:
+                    self.supervise(run)
+                except PASSING:
+                    raise
+                except Exception as e:  # one bad run never stops the supervision of the others
+                    self._set_aside(run.id, e)
+                else:
+                    self.set_aside.pop(run.id, None)
 
 
 def _shows(raw: bytes, marker: bytes) -> bool:

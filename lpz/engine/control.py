@@ -11,7 +11,8 @@ def cancel(run: Run) -> str:
     if run.finished():
         raise UserError(f"run {run.id} has finished; there is nothing to cancel")
     engine.cancel(run)
-    return f"cancelled {run.id}"
+    again = f"lpz resume {run.id}" if run.executor == "cluster" else f"lpz run --resume {run.id}"
+    return f"cancelled {run.id}; `{again}` continues it"
 
 
 def resume(run: Run) -> str:

@@ -98,9 +98,13 @@ def run_local(run: Run, workers: int | None = None, order: str = "forward",
                                    initializer=_ignore_ctrl_c)
     try:
         with _stop_on_ctrl_c(on_stop_requested) as stop:
-            if engine.due(run).kind == "nothing" and not run.finished():
-                state = run.control().get("state", "stopped")
-                raise UserError(f"run {run.id} was {state} on the cluster; `lpz resume {run.id}` sends it again")
+            if (control := run.control()) and not run.finished():
+                if run.executor == "cluster":
+                    raise UserError(f"run {run.id} was {control['state']} on the cluster; `lpz resume {run.id}` "
+                                    f"sends it again")
+                log.warning("run %s was %s%s; continuing", run.id, control["state"],
+                            f" ({control['error']})" if control.get("error") else "")
+                run.clear_control()  # resuming a local run is what lifts its cancel or failure
             for generation, cell, metrics in _run_cells(pool, workers, run, order, stop):
                 if on_cell:
                     on_cell(generation + 1, cell, metrics)

@@ -23,9 +23,9 @@ from lpz import __version__
 from lpz.algorithm.grid import Grid
 from lpz.config import Config, resolved, validate
 from lpz.data.specs import DATASETS
-from lpz.errors import CorruptObject, ObjectMissing, RunNotFound, UserError, excerpt
+from lpz.errors import ConfigError, CorruptObject, ObjectMissing, RunNotFound, UserError, excerpt
 from lpz.files import sha256
-from lpz.records import CellMetrics, EnsembleRecord, InvalidRecord, MixtureResult, RunInfo, checked
+from lpz.records import CellMetrics, ControlRecord, EnsembleRecord, InvalidRecord, MixtureResult, RunInfo, checked
 from lpz.runs import keys
 from lpz.store.base import Store
 
@@ -119,17 +119,21 @@ class Run:
     def _read_info(self) -> dict:
         try:
             info = checked(RunInfo, self.store.get_json(self.key("run.json"), max_bytes=MAX_RECORD_BYTES))
+            if info["id"] != self.id:
+                raise InvalidRecord(f"it is the record of run {excerpt(info['id'])}")
+            self.__dict__["config"] = validate(info["config"], "config")
         except ObjectMissing:
             raise RunNotFound(f"no run {self.id!r} in store {self.store.url}; `lpz list` shows the runs there") \
                 from None
-        except (CorruptObject, InvalidRecord) as e:
+        except (CorruptObject, InvalidRecord, ConfigError) as e:
             raise DamagedRun(f"run {self.id}: its run.json is damaged ({e}); the run cannot be read, "
                              f"start it again from its config") from None
         return info
 
     @cached_property
     def config(self) -> Config:
-        return validate(self.info["config"], f"run {self.id}")
+        self.info  # reading run.json validates its config
+        return self.__dict__["config"]
 
     @cached_property
     def grid(self) -> Grid:
@@ -233,11 +237,10 @@ class Run:
             control = self.store.get_json(keys.control(self.id), max_bytes=MAX_RECORD_BYTES)
         except ObjectMissing:
             return {}
-        except CorruptObject:
-            control = None
-        if not (isinstance(control, dict) and control.get("state") in ("cancelled", "failed")):
-            return {"state": "failed", "error": "its control.json is damaged; `lpz resume` clears it"}
-        return control
+            return checked(ControlRecord, control)
+        except (CorruptObject, InvalidRecord):
+            clears = f"lpz resume {self.id}" if self.executor == "cluster" else f"lpz run --resume {self.id}"
+            return {"state": "failed", "error": f"its control.json is damaged; `{clears}` clears it"}
 
     def set_control(self, state: str, **details) -> None:
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
