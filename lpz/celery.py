@@ -18,6 +18,7 @@ from kombu.transport import redis as kombu_redis
 
 from lpz.devices import default_concurrency, worker_device
 from lpz.engine.broker import QUEUE, broker_url
+from lpz.printable import guard_logging
 
 BROKER_URL = broker_url()
 # Redis re-delivers an unacknowledged task only after this many seconds. lpz does not rely on it (a
@@ -47,6 +48,7 @@ app.conf.update(
 )
 
 log = logging.getLogger("lpz")
+guard_logging()  # a message's ids and a store's names are logged escaped and bounded, Celery's lines too
 process_device = {"device": "cpu"}
 
 

@@ -1,5 +1,6 @@
 """`lpz run`, `lpz status`, `lpz sample` and `lpz list` through the real command line."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -127,3 +128,41 @@ def test_sampling_a_run_that_has_not_finished_says_so(tmp_path):
         "or see `lpz status half-done`")
     code, stdout, _ = lpz_here("status", "half-done", "--store", tmp_path)
     assert code == 0 and "1/4 cells of the next" in stdout
+
+
+@pytest.mark.parametrize("configured", ["~/../../elsewhere", "../elsewhere", "file://{tmp}/elsewhere",
+                                        "{tmp}/elsewhere", "link-out/store"])
+def test_a_config_may_not_send_the_run_outside_the_working_directory(tmp_path, configured):
+    """general.store comes from a config, which may come from anyone: only the operator (--store,
+    LPZ_STORE) chooses a folder outside the working directory."""
+    work, home = tmp_path / "work", tmp_path / "home" / "user"  # ~/../../elsewhere: tmp_path/elsewhere
+    work.mkdir()
+    home.mkdir(parents=True)
+    (work / "link-out").symlink_to(tmp_path, target_is_directory=True)  # inside by its name, outside in fact
+    config = write_config(work / "tiny.yml", **{"general.store": configured.format(tmp=tmp_path)})
+    env = {key: value for key, value in os.environ.items() if key != "LPZ_STORE"}
+    result = subprocess.run([sys.executable, "-c", "from lpz.cli import entry; entry()", "run", "tiny.yml"], cwd=work,
+                            env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=120)
+    line = one_line_error(result.returncode, result.stderr)
+    assert line == (f"error: tiny.yml: general.store names a folder outside the working directory "
+                    f"{os.path.realpath(work)}; a config may only name one inside it or an s3:// store: to write "
+                    f"elsewhere, pass --store or set LPZ_STORE"), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "work"]  # no elsewhere/, no store/
+    assert sorted(p.name for p in work.iterdir()) == ["link-out", "tiny.yml"]
+    assert config.exists()
+
+
+def test_the_operator_s_store_wins_and_a_config_s_store_inside_the_working_directory_or_on_s3_is_kept(
+        tmp_path, monkeypatch):
+    from lpz.cli.main import _store_of
+    from lpz.config import validate
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LPZ_STORE", raising=False)
+    outside = validate(tiny(**{"general.store": "~/../../elsewhere"}))
+    assert _store_of(Path("c.yml"), outside, "/srv/store") == "/srv/store"  # --store
+    monkeypatch.setenv("LPZ_STORE", "/srv/other")
+    assert _store_of(Path("c.yml"), outside, None) == "/srv/other"  # LPZ_STORE
+    monkeypatch.delenv("LPZ_STORE")
+    for kept in ("results/store", "./lpz-store", ".", f"file://{tmp_path}/sub", "s3://bucket/prefix"):
+        assert _store_of(Path("c.yml"), validate(tiny(**{"general.store": kept})), None) == kept
+    assert _store_of(Path("c.yml"), validate(tiny()), None) == "./lpz-store"

@@ -3,6 +3,7 @@ messages whose ids are not a run's, writing nothing (real Redis, real S3, real C
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -116,3 +117,49 @@ def test_submit_of_a_config_whose_dataset_is_missing_creates_and_sends_nothing(t
     run_id = trusted.stdout.strip()
     assert Run.open(open_store(cluster_env["LPZ_STORE"]), run_id).generations == 3
     assert cluster.redis.llen("gpu") == 4
+
+
+RAW_CONTROLS = ("\x1b", "\x07", "\u202e", "\x9b")
+
+
+def test_a_message_with_a_run_id_of_10_mb_is_logged_as_short_escaped_lines(cluster_env, start_workers, cluster):
+    """The worker's log quotes a message's ids as a short excerpt, its control characters escaped: lpz's
+    own line and Celery's (which names the task id the message chose) alike."""
+    worker = start_workers(1)[0]
+    run_id = "\x1b]52;c;SGVsbG8=\x07\u202e" + "r" * 10_000_000
+    task_id = "\x1b[2J\x9b" + "t" * 100_000
+    cluster.app.send_task("lpz.train_cell", kwargs={"store": cluster_env["LPZ_STORE"], "run_id": run_id,
+                                                    "generation": 0, "cell": 0},
+                          queue="gpu", task_id=task_id, kwargsrepr="\x1b[8m" + "k" * 100_000)
+    deadline = time.time() + 90
+    while "succeeded in" not in worker.log.read_text() and time.time() < deadline:
+        time.sleep(0.2)
+    log = worker.log.read_text()
+    assert "succeeded in" in log, log[-2000:]
+    longest = max(log.splitlines(), key=len)
+    assert len(longest) < 2000, f"a log line of {len(longest):,} characters: {longest[:200]}..."
+    assert not any(raw in log for raw in RAW_CONTROLS), [line[:200] for line in log.splitlines() if "\x1b" in line]
+    assert "refused a task for run '\\x1b]52;c;SGVsbG8=\\x07\\u202errr" in log
+    assert f"run id is {len(run_id)} characters long; ids have at most 80" in log
+    assert "lpz.train_cell[\\x1b[2J\\x9btttt" in log
+    assert cluster.redis.keys("lpz:refused:*") == []  # as before: an id that is no run's has no status to show
+
+
+def test_status_shows_a_hostile_refusal_record_escaped(tmp_path, redis_url):
+    """A refusal record in the broker (written by anyone who can write to Redis) reaches `lpz status`
+    with its control characters escaped and its markup shown as written."""
+    from lpz.store import LocalStore
+    from tests.cluster_fixtures import TEST_DB
+    broker = f"{redis_url}/{TEST_DB}"
+    client = redis.Redis.from_url(broker)
+    client.flushdb()
+    store = LocalStore(tmp_path / "store")
+    Run.create(store, validate(tiny()), run_id="refused", executor="cluster")
+    record = {"worker": "w1\x1b]0;owned\x07[red]", "store": "s3://x",
+              "reason": "no \x1b]52;c;SGVsbG8=\x07\x1b[2J\u202e\x9b[link=https://evil.example]x[/link]"}
+    client.hset("lpz:refused:refused", "w1", json.dumps(record))
+
+    shown = lpz("status", "refused", "--store", tmp_path / "store", env={**os.environ, "LPZ_BROKER_URL": broker}).stdout
+    assert not any(raw in shown for raw in RAW_CONTROLS), repr(shown)
+    assert ("refused by 1 worker(s), e.g. w1\\x1b]0;owned\\x07[red]: no \\x1b]52;c;SGVsbG8=\\x07\\x1b[2J\\u202e\\x9b"
+            "[link=https://evil.example]x[/link]") in shown

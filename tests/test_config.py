@@ -187,6 +187,40 @@ def test_an_error_in_an_included_file_names_that_file(tmp_path):
     assert str(error).startswith(f"{tmp_path / 'base.yml'}: trainer.params.tournamet_size: unknown key")
 
 
+SECRET = "sk-SECRET-8f3a9c2e71d54b6a0c"
+
+
+@pytest.mark.parametrize("included, where, problem", [
+    (f"dataloader:\n  dataset_name: {SECRET}\nnetwork:\n  name: mlp2d\n", "dataloader.dataset_name",
+     "is not a dataset lpz knows"),
+    (MINIMAL + f"trainer:\n  generations: {SECRET}\n", "trainer.generations", "is not a whole number"),
+    (MINIMAL + f"trainer:\n  name: {SECRET}\n", "trainer.name", "is not allowed; use one of"),
+    (f"name: {SECRET}/x\n" + MINIMAL, "name", "is not a valid run name"),
+    (MINIMAL + f"score: {SECRET}\n", "score", "must be a section of keys"),
+    (MINIMAL + f"general:\n  fused_cells: {SECRET}\n", "general.fused_cells", "is not a yes/no value"),
+])
+def test_an_error_about_an_included_file_s_value_never_quotes_it(tmp_path, included, where, problem):
+    """An included file may hold a secret (a key, a token): its values are named by file and key path only."""
+    write(tmp_path / "secrets.yml", included)
+    message = str(config_error(write(tmp_path / "exp.yml", "include: secrets.yml\n")))
+    assert message.startswith(f"{tmp_path / 'secrets.yml'}: {where}: ") and problem in message, message
+    assert "the value (not quoted from an included file)" in message
+    assert "SECRET" not in message and "8f3a9c" not in message and "sk-" not in message
+    assert "sk-SECRET" in str(config_error(write(tmp_path / "exp.yml", included)))  # a file's own: quoted
+
+
+def test_lpz_run_never_prints_an_included_file_s_secret(tmp_path):
+    write(tmp_path / "secrets.yml", f"dataloader:\n  dataset_name: \"{SECRET}\"\n")
+    write(tmp_path / "exp.yml", "include: secrets.yml\nnetwork:\n  name: mlp2d\n")
+    lpz = Path(sys.executable).parent / "lpz"  # the console script, as a user runs it
+    result = subprocess.run([str(lpz), "run", "exp.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr == (
+        "error: secrets.yml: dataloader.dataset_name: the value (not quoted from an included file) is not a dataset "
+        "lpz knows; use one of gaussian8, gaussian25, circular, gaussian, mnist, fashion-mnist, cifar10, celeba, "
+        "imagefolder\n"), result.stderr
+    assert not any(piece in result.stdout + result.stderr for piece in ("SECRET", "8f3a9c", "sk-"))
+
+
 def test_yaml_anchors_aliases_and_merge_keys_still_load(tmp_path):
     path = write(tmp_path / "anchors.yml", """
 dataloader:

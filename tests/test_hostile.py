@@ -23,6 +23,7 @@ import torch
 
 from lpz.config import validate
 from lpz.engine.local import run_local
+from lpz.printable import printable
 from lpz.runs import Run
 from lpz.store import LocalStore
 from tests.helpers import lpz_measured, one_line_error, tiny
@@ -38,6 +39,8 @@ class Case:
     name: str
     build: Callable[[Path], list]          # prepares the workspace, returns the lpz arguments
     expect: str                            # a piece of the one line
+    absent: str = ""                       # what must appear nowhere in the output (an included file's secret)
+    operator_store: bool = True            # LPZ_STORE set; False: the config's general.store is all there is
 
 
 def write(path: Path, text: str | bytes) -> Path:
@@ -99,6 +102,16 @@ def include_cycle(w: Path) -> list:
     return ["run", write(w / "attack.yml", "include: b.yml\n" + MINIMAL).name]
 
 
+SECRET = "sk-SECRET-3b9f0d6c2a71e845"
+
+
+def include_secret(included: str) -> Callable[[Path], list]:
+    def build(w: Path) -> list:
+        write(w / "secrets.yml", included)
+        return ["run", write(w / "attack.yml", "include: secrets.yml\n").name]
+    return build
+
+
 def nested(depth: int) -> str:
     return "".join("  " * i + f"k{i}:\n" for i in range(depth)) + "  " * depth + "v: 1\n" + MINIMAL
 
@@ -156,6 +169,14 @@ CONFIGS = [
     Case("config", "a dataset name of 5,000 characters",
          config(f"dataloader:\n  dataset_name: {'d' * 5000}\nnetwork:\n  name: mlp2d\n"), "at most 64"),
     Case("config", "terminal escapes in a value", config("name: \"\\e[31mred\\e[0m\"\n" + MINIMAL), "\\x1b"),
+    Case("config", "a secret in an included file, as a dataset name",
+         include_secret(f"dataloader:\n  dataset_name: {SECRET}\nnetwork:\n  name: mlp2d\n"),
+         "dataloader.dataset_name: the value (not quoted from an included file) is not a dataset", absent=SECRET[:6]),
+    Case("config", "a secret in an included file, as a number",
+         include_secret(f"dataloader:\n  dataset_name: gaussian8\n  batch_size: {SECRET}\nnetwork:\n  name: mlp2d\n"),
+         "batch_size: the value (not quoted from an included file) is not a whole number", absent=SECRET[:6]),
+    Case("config", "a store outside the working directory", config(MINIMAL + "general:\n  store: ../elsewhere\n"),
+         "general.store names a folder outside the working directory", operator_store=False),
 ]
 
 IDS = [
@@ -275,6 +296,36 @@ def bad_config_in_run_json(run: Run, w: Path) -> None:
     run.store.put_json(run.key("run.json"), info)
 
 
+def escapes_in_run_json(run: Run, w: Path) -> None:
+    info = run.store.get_json(run.key("run.json"))
+    info["grid"] = "\x1b]52;c;SGVsbG8=\x07\x1b[2J\u202e"  # a clipboard write, a screen clear, a bidi override
+    run.store.put_json(run.key("run.json"), info)
+
+
+def linked_generations(run: Run, w: Path) -> None:
+    """The run's gen folder replaced by a link to a folder outside the store."""
+    gen = Path(run.store.root) / run.key("gen")
+    shutil.rmtree(gen)
+    (w / "outside").mkdir()
+    gen.symlink_to(w / "outside", target_is_directory=True)
+
+
+def file_for_generations(run: Run, w: Path) -> None:
+    gen = Path(run.store.root) / run.key("gen")
+    shutil.rmtree(gen)
+    gen.write_text("not a folder")
+
+
+def created_yesterday(run: Run, w: Path) -> None:
+    info = run.store.get_json(run.key("run.json"))
+    run.store.put_json(run.key("run.json"), {**info, "created": "yesterday"})
+
+
+def huge_generators(run: Run, w: Path) -> None:
+    with open(Path(run.store.root) / run.key("mixture", "generators.pt"), "r+b") as f:
+        f.truncate(3 * 2**30)  # sparse: no disk used
+
+
 CHECKPOINTS = [
     Case("checkpoint", "flipped bytes in the result's generators", in_finished_run(flip_generators, "sample"),
          "its result is damaged (generators.pt: its sha256 differs"),
@@ -290,8 +341,18 @@ CHECKPOINTS = [
          in_finished_run(overwrite(lambda r: r.key("run.json"), b"\xff\xfe"), "status"), "its run.json is damaged"),
     Case("checkpoint", "a run record of another shape",
          in_finished_run(overwrite(lambda r: r.key("run.json"), b"[1, 2]"), "report"), "its run.json is damaged"),
+    Case("checkpoint", "a run record with terminal escapes", in_finished_run(escapes_in_run_json, "status"),
+         "its run.json is damaged"),
     Case("checkpoint", "a run record with a bad config", in_finished_run(bad_config_in_run_json, "sample"),
-         "run finished: dataloader.batch_size: -1 is too small"),
+         "run finished: its run.json is damaged (config: dataloader.batch_size: -1 is too small"),
+    Case("checkpoint", "a run record created 'yesterday'", in_finished_run(created_yesterday, "status"),
+         "its run.json is damaged (created: value error"),
+    Case("checkpoint", "the generations folder a link outside the store",
+         in_finished_run(linked_generations, "report"), "runs/finished/gen is a symbolic link"),
+    Case("checkpoint", "the generations folder a file", in_finished_run(file_for_generations, "report"),
+         "runs/finished/gen is not a folder"),
+    Case("checkpoint", "a result of 3 GB", in_finished_run(huge_generators, "sample"),
+         "bytes, more than the"),
 ]
 
 CASES = CONFIGS + IDS + MANIFESTS + CHECKPOINTS
@@ -334,11 +395,15 @@ def test_hostile_input_gives_one_line_and_writes_nothing_outside_the_store(case,
     args = case.build(workspace)
     before = snapshot(workspace, store)
     env = {**os.environ, "LPZ_STORE": str(store), "LPZ_DATA_DIR": str(workspace / "data")}
+    if not case.operator_store:
+        del env["LPZ_STORE"]
 
-    code, _, stderr, peak = lpz_measured(*args, env=env, cwd=workspace, timeout=60)
+    code, stdout, stderr, peak = lpz_measured(*args, env=env, cwd=workspace, timeout=60)
 
     line = one_line_error(code, stderr)
     assert case.expect in line, line
+    assert printable(stdout + stderr) == stdout + stderr, "raw control characters reach the terminal"
+    assert not case.absent or case.absent not in stdout + stderr
     assert len(line) < 1200, f"the error echoes too much: {len(line)} characters"
     assert peak < MAX_RSS, f"peak memory {peak / 2**20:.0f} MB"
     assert snapshot(workspace, store) == before

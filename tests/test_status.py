@@ -73,3 +73,30 @@ def test_a_watcher_sees_new_commits_without_rereading_old_ones(tmp_path):
     compute_cell(run, 1, 0)
     (tmp_path / "runs/watched/gen/1/cell/0/metrics.json").unlink()  # read once already: not read again
     assert {g: sorted(c) for g, c in watcher.all_metrics().items()} == {1: [0, 1, 2, 3], 2: [0]}
+
+
+# Terminal escapes a store may hold: a clipboard write (OSC 52), a window title, a screen clear, hidden
+# text, a bidi override, a C1 control; and Rich markup, which must show as written.
+HOSTILE = ("\x1b]52;c;SGVsbG8=\x07\x1b]0;title\x07\x1b[2J\x1b[8mhidden\u202e\x9b"
+           "[red]red[/][link=https://evil.example]x[/link]")
+RAW = ("\x1b", "\x07", "\u202e", "\x9b")
+
+
+def test_status_and_list_show_a_hostile_store_s_text_escaped_and_without_markup(tmp_path):
+    store = LocalStore(tmp_path)
+    run = Run.create(store, validate(tiny()), run_id="hostile")
+    run.set_control("failed", error="boom " + HOSTILE, generation=1, cell=2, worker="gpu\x1b]0;owned\x07[red]")
+
+    shown = lpz("status", "hostile", "--store", tmp_path).stdout
+    listed = lpz("list", "--store", tmp_path).stdout
+    for output in (shown, listed):
+        assert not any(raw in output for raw in RAW), repr(output)
+    assert ("failed at generation 1 cell 2 on gpu\\x1b]0;owned\\x07[red]: boom \\x1b]52;c;SGVsbG8=\\x07\\x1b]0;"
+            "title\\x07\\x1b[2J\\x1b[8mhidden\\u202e\\x9b[red]red[/][link=https://evil.example]x[/link]") in shown
+    assert "cell 2 failed on gpu\\x1b]0;owned\\x07[red]" in shown  # the grid's table, laid out on what is shown
+    assert "hostile" in listed and "failed" in listed
+
+    as_json = status_json("hostile", tmp_path)  # JSON escapes them itself, and keeps them as they are
+    assert as_json["control"]["error"] == "boom " + HOSTILE
+    assert as_json["control"]["worker"] == "gpu\x1b]0;owned\x07[red]"
+    assert not any(raw in lpz("status", "hostile", "--store", tmp_path, "--json").stdout for raw in RAW)

@@ -12,19 +12,36 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.segment import Segment
 from rich.table import Table
 
 from lpz.cli.data import data_app
 from lpz.cli.scorer import scorer_app
 from lpz.config import load_config
 from lpz.errors import UserError
+from lpz.printable import guard_logging, printable
 from lpz.store import open_store, store_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
                   help="Spatially distributed coevolutionary GAN training (Lipizzaner), on one machine or a cluster.")
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+
+class _Terminal(Console):
+    """A console that shows the control characters of what it prints as escapes (lpz.printable): a run's
+    records, a worker's refusal, an error quoting them never reach the terminal as escape sequences. Rich's
+    own styles and cursor moves are its control segments and styles, untouched. (Tables escape their
+    cells' text before, with printable, so that their columns are laid out on what is shown.)"""
+
+    def render(self, renderable, options=None):
+        for segment in super().render(renderable, options):
+            if segment.control is None and (shown := printable(segment.text)) != segment.text:
+                segment = Segment(shown, segment.style)
+            yield segment
+
+
+console = _Terminal(soft_wrap=True)
+err = _Terminal(stderr=True, soft_wrap=True)
 
 TENSORBOARD_HELP = "Also write TensorBoard event files under DIR/ID/ (needs the tensorboard package)."
 STORE_HELP = "Store URL: file:///path, a plain path, or s3://bucket (default: LPZ_STORE, else ./lpz-store)"
@@ -35,8 +52,43 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more: 
          quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and results.")):
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    guard_logging()  # what a log line quotes from the store is escaped and bounded
     if not verbose:  # its retries are ours to report, in one line
         logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
+def _store_of(config: Path, cfg, store: Optional[str]) -> str:
+    """--store, else LPZ_STORE, else the config's general.store, else ./lpz-store. The operator's choice is
+    trusted; a config's is not (it may come from anyone): it may name an s3:// store (its credentials come
+    from the environment) or a folder inside the working directory, never a place elsewhere on this machine."""
+    import os
+    url = store_url(store, cfg.general.store)
+    configured = cfg.general.store
+    if store or os.environ.get("LPZ_STORE") or not configured or "://" in configured and \
+            not configured.startswith("file://"):
+        return url
+    here = os.path.realpath(os.getcwd())
+    where = os.path.realpath(os.path.expanduser(configured.removeprefix("file://")))
+    if os.path.commonpath([here, where]) != here:
+        raise UserError(f"{config}: general.store names a folder outside the working directory {here}; a config "
+                        f"may only name one inside it or an s3:// store: to write elsewhere, pass --store or set "
+                        f"LPZ_STORE")
+    return url
+
+
+def _workers_that_fit(cfg, wanted: int) -> int:
+    """As many worker processes as wanted, or as fit in this machine's memory (lpz.config.footprint); a
+    config of which not even one cell fits is refused before anything is created."""
+    from lpz.config.models import beyond_this_machine
+    at_once = cfg.rows * cfg.cols if cfg.general.fused_cells else 1  # fused: one process holds every cell
+    if why := beyond_this_machine(cfg, at_once):
+        raise UserError(f"this config does not fit this machine: {why}")
+    fitting = wanted
+    while fitting > 1 and beyond_this_machine(cfg, fitting * at_once):
+        fitting -= 1
+    if fitting < wanted:
+        err.print(f"{wanted} worker processes would not fit in this machine's memory: using {fitting}", highlight=False)
+    return fitting
 
 
 def _open_run(run_id: str, store: Optional[str]):
@@ -76,17 +128,18 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
 
     if resume:
         the_run = _open_run(resume, store)
+        n_workers = _workers_that_fit(the_run.config, workers or default_workers(the_run.config))
     elif cfg:
         from lpz.data.sync import require_available
-        the_store = open_store(store_url(store, cfg.general.store))
+        the_store = open_store(_store_of(config, cfg, store))
         the_store.check()
         require_available(cfg.dataloader, the_store)
+        n_workers = _workers_that_fit(cfg, workers or default_workers(cfg))
         the_run = Run.create(the_store, cfg, config_file=str(config))
     else:
         raise UserError("give a config file (lpz run configs/quickstart.yml) or --resume ID")
 
     grid, total_gens = the_run.grid, the_run.generations
-    n_workers = workers or default_workers(grid.size)
     console.print(f"run [bold]{the_run.id}[/] in {the_run.store.url}: {grid.rows}x{grid.cols} grid, "
                   f"{total_gens} generations, {n_workers} worker process{'es' if n_workers > 1 else ''}")
     done = sum(len(c) for g, c in the_run.committed_cells().items() if g <= total_gens)
@@ -244,8 +297,8 @@ def _follow(the_run, interval: float = 1.0, board=None) -> dict:
             for refusal in info["refused"]:
                 if refusal["worker"] not in warned:
                     warned.add(refusal["worker"])
-                    progress.console.print(f"[red]worker {escape(refusal['worker'])} refuses this run:[/] "
-                                           f"{escape(refusal['reason'])}")
+                    progress.console.print(f"[red]worker {escape(printable(refusal['worker']))} refuses this "
+                                           f"run:[/] {escape(printable(refusal['reason']))}")
             time.sleep(interval)
             info = run_status()
 
@@ -273,7 +326,7 @@ def submit(config: Path = typer.Argument(..., help="YAML config, e.g. configs/ce
     from lpz.engine.cluster import Cluster
     from lpz.runs import Run
 
-    the_store = open_store(store_url(store, cfg.general.store))
+    the_store = open_store(_store_of(config, cfg, store))
     check_broker()
     the_store.check()
     if not workers_have_data:
@@ -305,7 +358,7 @@ def _end_of_wait(the_run, info: dict) -> None:
 def cancel(run_id: str = typer.Argument(..., metavar="ID"), store: Optional[str] = typer.Option(None, help=STORE_HELP)):
     """Stop a cluster run: no new cell tasks start (those running finish their cell)."""
     from lpz.engine import control
-    console.print(f"{control.cancel(_open_run(run_id, store))}; `lpz resume {run_id}` continues it")
+    console.print(control.cancel(_open_run(run_id, store)))
 
 
 @app.command()
@@ -477,11 +530,17 @@ def dashboard(store: Optional[str] = typer.Option(None, help=STORE_HELP),
               host: str = typer.Option("127.0.0.1", help="Address to listen on; other than loopback it needs a token."),
               port: int = typer.Option(8765, min=1, max=65535, help="Port to listen on."),
               allow_actions: bool = typer.Option(False, "--allow-actions",
-                                                 help="Allow cancel and resume, with the token printed in the URL.")):
+                                                 help="Allow cancel and resume, with the token printed in the URL."),
+              allowed_host: Optional[list[str]] = typer.Option(
+                  None, "--allowed-host", metavar="NAME",
+                  help="A host name the dashboard also answers to (repeatable): the name in the URL you open when it "
+                       "is not localhost, 127.0.0.1 or [::1]. Requests naming any other host are refused (DNS "
+                       "rebinding); off loopback, giving names restricts the answered hosts to them.")):
     """A live web dashboard of the runs in the store (read-only unless --allow-actions)."""
     the_store = open_store(store_url(store))
     from lpz.dashboard.serve import serve  # the web stack loads only here
-    serve(the_store, host, port, allow_actions, say=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    serve(the_store, host, port, allow_actions, allowed_host or (),
+          say=lambda line: console.print(line, highlight=False, soft_wrap=True))
 
 
 app.add_typer(data_app, name="data")

@@ -13,6 +13,8 @@ this estimate, in a second, instead of a worker dying of OOM hours later. The es
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 MAX_CELL_BYTES = 80 * 2**30  # the memory of the largest common accelerator (80 GB)
 DEFAULT_LATENT = {"four_layer_perceptron": 64, "convolutional": 100, "mlp2d": 2}
@@ -62,6 +64,38 @@ def cell_bytes(config, shape: tuple, neighbourhood: int) -> tuple[int, int]:
                        + fitness * (held * sample + max(g_acts, d_acts))  # fitness: every generator's fakes
                        + 2 * final * sample)                    # the mixture's samples, and their features
     return parameters, activations
+
+
+def machine_bytes() -> int | None:
+    """The memory this machine gives lpz's processes: its RAM, or its container's limit when lower
+    (cgroup v2 or v1); None when neither can be read."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            limits.append(int(text))
+    return min(limits) if limits else None
+
+
+def beyond_this_machine(config, shape: tuple, neighbourhood: int, cells_at_once: int = 1) -> str | None:
+    """A one-line reason when cells_at_once cells of this config would need more memory than this machine
+    has (machine_bytes), else None. The estimate is rough and generous: within a factor of two."""
+    available = machine_bytes()
+    need = sum(cell_bytes(config, shape, neighbourhood)) * cells_at_once
+    if available is None or need <= available:
+        return None
+    gib = lambda n: f"{n / 2**30:,.1f} GiB"
+    cells = f"{cells_at_once} cells at once" if cells_at_once > 1 else "one cell"
+    return (f"{cells} would need about {gib(need)}, and this machine has {gib(available)}: use a smaller network, "
+            f"population, batch_size or sample sizes" + (", or fewer --workers" if cells_at_once > 1 else
+                                                         ", or train it on a larger machine"))
 
 
 def too_big(config, shape: tuple, neighbourhood: int) -> str | None:

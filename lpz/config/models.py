@@ -175,13 +175,17 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
 
 def validate(data: dict, shown: str = "config", origin: dict | None = None) -> Config:
     origin = origin or {}
+
+    def quoted(loc: tuple) -> bool:  # an included file's values are never quoted: it may hold a secret
+        return _source(origin, loc, shown) in (shown, "command line")
+
     try:
         config = Config.model_validate(data)
     except ValidationError as e:
         error = e.errors()[0]
         loc = tuple(str(part)[:100] for part in error["loc"])
-        raise ConfigError(_source(origin, loc, shown), ".".join(loc), _describe(error, data)) from None
-    for loc, message in check_combinations(config):
+        raise ConfigError(_source(origin, loc, shown), ".".join(loc), _describe(error, data, quoted(loc))) from None
+    for loc, message in check_combinations(config, quoted):
         raise ConfigError(_source(origin, loc, shown), ".".join(loc), message)
     return config
 
@@ -212,9 +216,12 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
-def _describe(error: dict, data: dict) -> str:
+HIDDEN = "the value (not quoted from an included file)"
+
+
+def _describe(error: dict, data: dict, quoted: bool = True) -> str:
     kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
-    shown = excerpt(value)  # never the whole value: it may be huge, or a file's content
+    shown = excerpt(value) if quoted else HIDDEN  # never the whole value: it may be huge, or a file's content
     ctx = error.get("ctx", {})
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
@@ -268,13 +275,21 @@ def _describe(error: dict, data: dict) -> str:
         return f"{shown} is not a key name; keys are words such as trainer or batch_size"
     message = error["msg"]
     message = message[0].lower() + message[1:]
-    return f"{excerpt(message, 80)}, got {shown}"
+    return f"{excerpt(message, 80)}, got {shown}" if quoted else f"{shown}: {excerpt(message, 80)}"
 
 
 def neighbourhood_size(config: Config) -> int:
     from lpz.algorithm.grid import Grid
     grid = Grid.from_config(config)
     return max(len(grid.neighbourhood(cell)) for cell in grid.cells)
+
+
+def beyond_this_machine(config: Config, cells_at_once: int = 1) -> str | None:
+    """Why cells_at_once cells of this config would not fit in this machine's memory, or None
+    (lpz.config.footprint: a rough, generous estimate)."""
+    from lpz.config import footprint
+    shape = tuple(DATASETS[config.dataloader.dataset_name].sample_shape(config.dataloader))
+    return footprint.beyond_this_machine(config, shape, neighbourhood_size(config), cells_at_once)
 
 
 def fused_unsupported(config: Config) -> str | None:
@@ -293,8 +308,9 @@ def fused_unsupported(config: Config) -> str | None:
     return None
 
 
-def check_combinations(config: Config):
-    """Yield (key path, message) for settings that are each valid but impossible together."""
+def check_combinations(config: Config, quoted=lambda loc: True):
+    """Yield (key path, message) for settings that are each valid but impossible together; quoted(key path)
+    says whether its text may be quoted (no: it comes from an included file)."""
     params = config.trainer.params
     cells = neighbourhood_size(config)
     population = params.population_size * cells
@@ -316,8 +332,8 @@ def check_combinations(config: Config):
     if config.dataloader.dataset_name not in DATASETS:
         close = difflib.get_close_matches(config.dataloader.dataset_name[:100], list(DATASETS), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        yield (("dataloader", "dataset_name"),
-               f"{excerpt(config.dataloader.dataset_name)} is not a dataset lpz knows; {hint}"
+        name = excerpt(config.dataloader.dataset_name) if quoted(("dataloader", "dataset_name")) else HIDDEN
+        yield (("dataloader", "dataset_name"), f"{name} is not a dataset lpz knows; {hint}"
                f"use one of {', '.join(DATASETS)}")
         return
     spec = DATASETS[config.dataloader.dataset_name]

@@ -95,6 +95,19 @@ class Cluster:
         """A cell of generation committed: send what may start now (each cell once)."""
         self.send(run, engine.committed(run, generation))
 
+    def not_sent(self, run: Run, generation: int, cell: int) -> None:
+        """Forget that a cell's task was sent (it was refused before it began): the engine sends it again
+        when it is due."""
+        self.redis.delete(f"lpz:sent:{run.id}:{generation}:{cell}")
+
+    def recompute(self, run: Run, damage) -> None:
+        """A task met damage deeper than it repairs by itself (lpz.engine.work.REPAIR_DEPTH): uncommit
+        what it met and send what is due now, which begins where the run is sound again."""
+        log.warning("run %s: %s; computing generation %d of cell %d again", run.id, damage, damage.generation,
+                    damage.cell)
+        run.uncommit(damage.generation, damage.cell)
+        self.send(run, engine.due(run), again=True)
+
     # ---------------------------------------------------------------- run lifecycle
 
     def submit(self, run: Run) -> None:
@@ -147,8 +160,7 @@ class Cluster:
         next tick; `lpz status` shows it as damaged."""
         reason = f"{error.__class__.__name__}: {error}" if not isinstance(error, UserError) else str(error)
         if self.set_aside.get(run_id) != reason:
-            log.error("supervisor: run %s cannot be supervised, set aside: %s", excerpt(run_id, 100),
-                      excerpt(reason, 500))
+            log.error("supervisor: run %s cannot be supervised, set aside: %s", run_id, reason[:500])
             self.set_aside[run_id] = reason
 
     def supervise(self, run: Run, now: float | None = None) -> list[int]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -61,6 +62,21 @@ def ahead(run: Run, generation: int, done: set[int] | None = None) -> tuple[int,
                  if c not in started and all(n in done for n in run.grid.neighbourhood(c)))
 
 
+def unready(run: Run, generation: int, cell: int) -> str | None:
+    """Why generation+1 of a cell cannot be computed now (its neighbourhood has not committed generation),
+    or None. A message may ask for any cell-generation: only the engine knows when one is due."""
+    if generation == 0 or run.committed(generation + 1, cell):
+        return None
+    missing = [c for c in run.grid.neighbourhood(cell) if not run.committed(generation, c)]
+    return f"generation {generation} of cell(s) {', '.join(map(str, missing))} is not committed" if missing else None
+
+
+def assembly_unready(run: Run) -> str | None:
+    """Why the run's result cannot be assembled now (its last generation is not complete), or None."""
+    complete = run.last_complete_generation()
+    return None if complete >= run.generations else f"only {complete} of {run.generations} generations are complete"
+
+
 def committed(run: Run, generation: int) -> Due:
     """After a cell of generation committed: what may start now. Once the generation is complete its
     old checkpoints are pruned and what is due next is returned; before, the cells whose neighbourhood
@@ -73,11 +89,29 @@ def committed(run: Run, generation: int) -> Due:
     return due(run, complete=generation)
 
 
+class OutOfMemory(UserError):
+    """A cell or the assembly could not allocate what it needs: the config asks for more than the device has."""
+
+
+@contextmanager
+def _allocations(run: Run, what: str, device: str):
+    """An allocation that fails (torch's CPU allocator, CUDA, Python's MemoryError) as one line."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        if not (isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"
+                or "can't allocate memory" in str(e) or "out of memory" in str(e).lower()):
+            raise
+        raise OutOfMemory(f"run {run.id}: {what} ran out of memory on {device}; train it with a smaller network, "
+                          f"population, batch_size or sample sizes, or on a device with more memory") from None
+
+
 def run_cell(run: Run, generation: int, cell: int, device: str = "cpu", task: str = "") -> CellMetrics:
     """Compute and commit generation+1 of a cell, holding its lease while it works (a duplicate finds
     it committed and returns at once)."""
     from lpz.engine.work import compute_cell
-    with Lease(run, cell_lease(run, generation + 1, cell), task=task):
+    with Lease(run, cell_lease(run, generation + 1, cell), task=task), \
+            _allocations(run, f"generation {generation + 1} of cell {cell}", device):
         return compute_cell(run, generation, cell, device)
 
 
@@ -86,7 +120,7 @@ def finish(run: Run, device: str = "cpu", task: str = "") -> dict:
     active list; return the result."""
     from lpz.engine.assemble import assemble
     if not run.finished():
-        with Lease(run, assembly_lease(run), task=task):
+        with Lease(run, assembly_lease(run), task=task), _allocations(run, "the assembly", device):
             assemble(run, device)
     run.set_active(False)
     return run.read_result()

@@ -73,8 +73,9 @@ def cell_device(cell: int) -> str:
     return worker_device(cell)
 
 
-def default_workers(cells: int) -> int:
-    return max(1, min(os.cpu_count() or 1, cells))
+def default_workers(config) -> int:
+    """One process per core, at most one per cell; one for fused cells (it trains them all)."""
+    return 1 if config.general.fused_cells else max(1, min(os.cpu_count() or 1, config.rows * config.cols))
 
 
 def run_local(run: Run, workers: int | None = None, order: str = "forward",
@@ -91,7 +92,7 @@ def run_local(run: Run, workers: int | None = None, order: str = "forward",
             raise UserError(f"run {run.id} has general.fused_cells: one process trains all its cells together; "
                             f"leave out --workers (or use 1)")
         workers = 1
-    workers = workers or default_workers(run.grid.size)
+    workers = workers or default_workers(run.config)
     pool = None
     if workers > 1:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),

@@ -234,10 +234,9 @@ class Run:
     def control(self) -> dict:
         """{"state": "cancelled" | "failed", ...} once a run was cancelled or failed, else {}."""
         try:
-            control = self.store.get_json(keys.control(self.id), max_bytes=MAX_RECORD_BYTES)
+            return checked(ControlRecord, self.store.get_json(keys.control(self.id), max_bytes=MAX_RECORD_BYTES))
         except ObjectMissing:
             return {}
-            return checked(ControlRecord, control)
         except (CorruptObject, InvalidRecord):
             clears = f"lpz resume {self.id}" if self.executor == "cluster" else f"lpz run --resume {self.id}"
             return {"state": "failed", "error": f"its control.json is damaged; `{clears}` clears it"}

@@ -7,10 +7,23 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from lpz.printable import printable
 from lpz.views.status import ago, duration
 
 CELL_STYLE = {"done": "green", "running": "yellow", "waiting": "dim", "lost": "magenta", "failed": "red"}
 SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def shown(value):
+    """A status with each of its strings printable (lpz.printable): run.json, control.json, leases and the
+    broker's refusals are untrusted, and tables lay out what is shown, escapes included."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {key: shown(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shown(item) for item in value]
+    return value
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -56,6 +69,7 @@ def headline(info: dict) -> Text:
 
 
 def state_line(info: dict) -> Text:
+    info = shown(info)
     state, grid = info["state"], info["grid"]
     progress = f"{info['generation']}/{info['generations']} generations"
     if state == "finished":
@@ -133,6 +147,7 @@ def history_table(info: dict, rows: int = 12) -> Table:
 
 
 def render(info: dict, history_rows: int = 12) -> Group:
+    info = shown(info)
     parts = [headline(info), state_line(info), progress_line(info)]
     best = best_line(info)
     if best is not None:

@@ -1,0 +1,95 @@
+"""Forged work messages and poisoned active runs never stop a run (issue 21; real Redis, real S3, real
+Celery workers). A message is untrusted: work whose inputs are not committed is refused and recorded,
+a message of the wrong shape is refused and recorded, and a run is failed only by its own errors."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lpz.runs import Run
+from lpz.store import open_store
+from tests.test_cluster import final_states, reference_states, submit, wait_until_ended, write_config
+from tests.test_cluster_trust import wait_for_refusals
+
+pytestmark = pytest.mark.cluster
+
+
+def started(store: str, run_id: str, timeout: float = 60) -> Run:
+    """The run, once its first generation is complete (the run is training, not yet finished)."""
+    run = Run.open(open_store(store), run_id)
+    deadline = time.time() + timeout
+    while run.last_complete_generation() < 1:
+        assert time.time() < deadline, f"run {run_id} did not complete a generation in {timeout} s"
+        time.sleep(0.1)
+    return run
+
+
+def test_forged_assembly_and_future_generation_leave_the_run_to_finish_with_its_own_bytes(
+        tmp_path, cluster_env, start_workers, cluster):
+    start_workers(1)
+    config = write_config(tmp_path / "tiny.yml", **{"trainer.generations": 4, "dataloader.n_batches": 40})
+    store = cluster_env["LPZ_STORE"]
+    run_id = submit(config, store, cluster_env)
+    run = started(store, run_id)
+    assert not run.finished()
+
+    cluster.app.send_task("lpz.assemble", kwargs={"store": store, "run_id": run_id}, queue="gpu")
+    cluster.app.send_task("lpz.train_cell", kwargs={"store": store, "run_id": run_id, "generation": 3, "cell": 0},
+                          queue="gpu")
+
+    reasons = " ".join(r["reason"] for r in wait_for_refusals(cluster.redis, run_id))
+    run = wait_until_ended(store, run_id)
+    assert run.finished() and not run.control(), run.control()
+    assert final_states(run) == reference_states(tmp_path, config)
+    assert "not committed" in reasons or "not complete" in reasons
+
+
+@pytest.mark.parametrize("kwargs, why", [
+    ({"generation": 0, "cell": 0, "colour": "red"}, "unexpected"),
+    ({"generation": 0}, "missing"),
+])
+def test_a_message_of_the_wrong_shape_is_refused_and_recorded(tmp_path, cluster_env, start_workers, cluster,
+                                                               kwargs, why):
+    worker = start_workers(1)[0]
+    store = cluster_env["LPZ_STORE"]
+    run_id = submit(write_config(tmp_path / "tiny.yml", **{"trainer.generations": 1}), store, cluster_env)
+    wait_until_ended(store, run_id)
+
+    cluster.app.send_task("lpz.train_cell", kwargs={"store": store, "run_id": run_id, **kwargs}, queue="gpu")
+
+    records = wait_for_refusals(cluster.redis, run_id)
+    assert why in records[0]["reason"]
+    assert "Traceback" not in worker.log.read_text()
+
+
+def test_a_poisoned_active_run_does_not_stop_the_supervision_of_another(tmp_path, cluster_env, start_workers):
+    workers = start_workers(2)
+    store = cluster_env["LPZ_STORE"]
+    poisoned = submit(write_config(tmp_path / "poisoned.yml", **{"trainer.generations": 1}), store, cluster_env)
+    wait_until_ended(store, poisoned)
+    the_store = open_store(store)
+    info = the_store.get_json(f"runs/{poisoned}/run.json")
+    the_store.put_json(f"runs/{poisoned}/run.json", {**info, "created": "yesterday"})
+    the_store.put_json(f"active/{poisoned}.json", {"run": poisoned, "since": time.time()})
+
+    config = write_config(tmp_path / "healthy.yml", **{"dataloader.n_batches": 150})
+    run_id = submit(config, store, cluster_env)
+    run = Run.open(the_store, run_id)
+    deadline, victim = time.time() + 120, None
+    while victim is None and time.time() < deadline:
+        for key in the_store.list(run.key("gen", 2) + "/"):  # a cell of generation 2 in progress
+            if key.endswith("lease.json"):
+                holder = the_store.get_json(key)["worker"]
+                victim = next(w for w in workers if w.name == holder)
+                break
+        time.sleep(0.05)
+    assert victim is not None, "no cell task of generation 2 was seen running"
+    victim.kill()
+
+    run = wait_until_ended(store, run_id, timeout=120)  # leases of 1 s: the supervisor acts within seconds
+    assert run.finished() and not run.control()
+    assert final_states(run) == reference_states(tmp_path, config)
+    survivor = next(w for w in workers if w is not victim)
+    assert survivor.log.read_text().count(f"run {poisoned} cannot be supervised") == 1
+
