@@ -93,3 +93,30 @@ def test_a_poisoned_active_run_does_not_stop_the_supervision_of_another(tmp_path
     survivor = next(w for w in workers if w is not victim)
     assert survivor.log.read_text().count(f"run {poisoned} cannot be supervised") == 1
 
+
+
+def test_damage_deeper_than_a_task_repairs_is_recomputed_not_failed(tmp_path, cluster_env, start_workers):
+    """Cell 0 lost generations 5 and 6, and generations 1-4 were pruned: recomputing reaches back to
+    generation 0, further than a task repairs by itself, or in its retries. The task that meets it
+    uncommits what it met and sends what is due, until the run is sound again (it never fails the run)."""
+    import yaml
+
+    from lpz.config import validate
+    from lpz.engine import engine
+    from tests.helpers import lpz
+    config = write_config(tmp_path / "tiny.yml", **{"trainer.generations": 7, "general.keep_generations": 2})
+    store = open_store(cluster_env["LPZ_STORE"])
+    run = Run.create(store, validate(yaml.safe_load(config.read_text())), run_id="deep", executor="cluster")
+    for generation in range(6):
+        for cell in run.grid.cells:
+            engine.run_cell(run, generation, cell)
+        engine.committed(run, generation + 1)
+    for generation in (5, 6):
+        store.put(run.cell_key(generation, 0, "state.pt"), b"damaged")
+    start_workers(1)
+
+    lpz("resume", "deep", "--store", cluster_env["LPZ_STORE"], env=cluster_env)
+
+    run = wait_until_ended(cluster_env["LPZ_STORE"], "deep")
+    assert run.finished() and not run.control(), run.control()
+    assert final_states(run) == reference_states(tmp_path, config)
