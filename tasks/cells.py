@@ -99,8 +99,10 @@ def train_cell(self, *args, **kwargs) -> dict:
     start = time.perf_counter()
     log.info("run %s %s: start on %s", run.id, what, process_device["device"])
     try:
-        metrics = engine.run_cell(run, generation, cell, process_device["device"], task=self.request.id or "")
-        Cluster(app).after_commit(run, generation + 1)
+        cluster = Cluster(app)
+        metrics = engine.run_cell(run, generation, cell, process_device["device"], task=self.request.id or "",
+                                  hint=cluster.lease_hint(run))
+        cluster.after_commit(run, generation + 1, cell)
     except PASSING:
         raise
     except DamagedCheckpoint as damage:
@@ -126,7 +128,8 @@ def assemble(self, *args, **kwargs) -> dict:
         _refuse(run.id, kwargs["store"], f"an assembly came before the last generation: {why}; it is sent then")
         return {"refused": True}
     try:
-        result = engine.finish(run, process_device["device"], task=self.request.id or "")
+        result = engine.finish(run, process_device["device"], task=self.request.id or "",
+                               hint=Cluster(app).lease_hint(run))
     except PASSING:
         raise
     except Exception as error:

@@ -49,13 +49,13 @@ def test_what_is_due_follows_the_commits(tmp_path):
     assert engine.due(run) == engine.Due("cells", 0, (0, 1, 2, 3))
     compute_cell(run, 0, 2)
     assert engine.due(run) == engine.Due("cells", 0, (0, 1, 3))
-    assert engine.committed(run, 1) == engine.Due("cells", 1, ())  # no neighbourhood has committed yet
+    assert engine.committed(run, 1, 2) == engine.Due("cells", 1, ())  # no neighbourhood has committed yet
     for cell in (0, 1, 3):
         compute_cell(run, 0, cell)
-    assert engine.committed(run, 1) == engine.Due("cells", 1, (0, 1, 2, 3))
+    assert engine.committed(run, 1, 3) == engine.Due("cells", 1, (1, 2, 3))  # cell 3's neighbourhood (not 0)
     for cell in range(4):
         compute_cell(run, 1, cell)
-    assert engine.committed(run, 2) == engine.Due("assemble", 2)
+    assert engine.committed(run, 2, 0) == engine.Due("assemble", 2)
     engine.finish(run)
     assert engine.due(run) == engine.Due("nothing")
 
@@ -66,10 +66,10 @@ def test_a_cell_goes_ahead_once_its_neighbourhood_has_committed_and_computes_the
     eager, barrier = (Run.create(LocalStore(tmp_path / name), config, run_id="r") for name in ("eager", "barrier"))
     for cell in (0, 1, 2):
         compute_cell(eager, 0, cell)
-    assert engine.committed(eager, 1) == engine.Due("cells", 1, (0,))
+    assert engine.committed(eager, 1, 2) == engine.Due("cells", 1, (0,))
     compute_cell(eager, 1, 0)                       # generation 2 of cell 0 while cell 3 is still at 0
     compute_cell(eager, 0, 3)
-    assert engine.committed(eager, 1) == engine.Due("cells", 1, (1, 2, 3))  # complete: the rest is due
+    assert engine.committed(eager, 1, 3) == engine.Due("cells", 1, (1, 2, 3))  # cell 3 made the rest ready
 
     for cell in range(4):
         compute_cell(barrier, 0, cell)

@@ -64,11 +64,15 @@ def test_a_message_of_the_wrong_shape_is_refused_and_recorded(tmp_path, cluster_
 
 
 def test_a_poisoned_active_run_does_not_stop_the_supervision_of_another(tmp_path, cluster_env, start_workers):
+    import yaml
+
+    from lpz.config import validate
     workers = start_workers(2)
     store = cluster_env["LPZ_STORE"]
-    poisoned = submit(write_config(tmp_path / "poisoned.yml", **{"trainer.generations": 1}), store, cluster_env)
-    wait_until_ended(store, poisoned)
     the_store = open_store(store)
+    poisoned = "poisoned"
+    Run.create(the_store, validate(yaml.safe_load(write_config(tmp_path / "p.yml").read_text())), run_id=poisoned,
+               executor="cluster")
     info = the_store.get_json(f"runs/{poisoned}/run.json")
     the_store.put_json(f"runs/{poisoned}/run.json", {**info, "created": "yesterday"})
     the_store.put_json(f"active/{poisoned}.json", {"run": poisoned, "since": time.time()})
@@ -76,7 +80,7 @@ def test_a_poisoned_active_run_does_not_stop_the_supervision_of_another(tmp_path
     config = write_config(tmp_path / "healthy.yml", **{"dataloader.n_batches": 150})
     run_id = submit(config, store, cluster_env)
     run = Run.open(the_store, run_id)
-    deadline, victim = time.time() + 120, None
+    deadline, victim = time.time() + 240, None  # generous: a loaded machine trains slowly
     while victim is None and time.time() < deadline:
         for key in the_store.list(run.key("gen", 2) + "/"):  # a cell of generation 2 in progress
             if key.endswith("lease.json"):
@@ -110,7 +114,7 @@ def test_damage_deeper_than_a_task_repairs_is_recomputed_not_failed(tmp_path, cl
     for generation in range(6):
         for cell in run.grid.cells:
             engine.run_cell(run, generation, cell)
-        engine.committed(run, generation + 1)
+        engine.committed(run, generation + 1, 0)
     for generation in (5, 6):
         store.put(run.cell_key(generation, 0, "state.pt"), b"damaged")
     start_workers(1)

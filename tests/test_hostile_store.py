@@ -109,7 +109,7 @@ def deeply_damaged(folder: Path) -> Run:
     for generation in range(3):
         for cell in run.grid.cells:
             engine.run_cell(run, generation, cell)
-        engine.committed(run, generation + 1)
+        engine.committed(run, generation + 1, 0)
     assert not store.exists(run.cell_key(1, 0, "state.pt"))
     for generation in (2, 3):
         store.put(run.cell_key(generation, 0, "state.pt"), b"damaged")

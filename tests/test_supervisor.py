@@ -122,3 +122,56 @@ def test_a_worker_that_loses_the_broker_with_tasks_in_flight_lives_on(redis_url)
         connection.collect()                        # what Celery does first when the broker is lost
         channel.qos.restore_unacked()               # then closing restores: the collected connection fails
         assert not channel.qos._delivered
+
+
+class CountingStore(LocalStore):
+    """A local store that counts its listings and reads (what supervision costs)."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.lists = self.gets = 0
+
+    def list(self, prefix: str) -> list[str]:
+        self.lists += 1
+        return super().list(prefix)
+
+    def get(self, key: str, max_bytes: int = 2**30) -> bytes:
+        self.gets += 1
+        return super().get(key, max_bytes)
+
+
+def busy_run(tmp_path, cluster, rows: int = 4) -> Run:
+    """Generation 1 complete on a rows x rows grid, generation 2 in flight: every cell holds a live lease,
+    noted in Redis as a worker's task notes it, and the run shows signs of life."""
+    store = CountingStore(tmp_path)
+    run = Run.create(store, validate(tiny(**{"grid.rows": rows})), run_id="busy", executor="cluster")
+    from lpz.engine.work import compute_cell
+    from lpz.engine.leases import Lease
+    for cell in run.grid.cells:
+        compute_cell(run, 0, cell)
+    hints = cluster.lease_hint(run)
+    for cell in run.grid.cells:
+        Lease(run, cell_lease(run, 2, cell), hint=hints)._write()
+    return run
+
+
+def test_a_busy_run_is_supervised_without_reading_its_cells(tmp_path, cluster):
+    run = busy_run(tmp_path, cluster, rows=4)
+    run.store.lists = run.store.gets = 0
+    assert cluster.supervise(run) == []
+    assert run.store.lists == 0 and run.store.gets <= 1  # control.json, whatever the grid's size
+
+
+def test_a_lease_that_lapsed_is_found_from_the_broker_and_confirmed_in_the_store(tmp_path, cluster):
+    run = busy_run(tmp_path, cluster)
+    lapsed_lease(run, cell_lease(run, 2, 5))                               # its worker died...
+    stale = json.dumps({"renewed": time.time() - 600, "period": 1})
+    cluster.redis.hset("lpz:leases:busy", cell_lease(run, 2, 5), stale)    # ...after its last renewal
+    cluster.redis.hset("lpz:leases:busy", cell_lease(run, 2, 6), stale)    # the broker is behind: the store's
+    cluster.redis.hset("lpz:leases:busy", "runs/busy/../x", "not json")    # lease is live; and a forged entry
+    assert cluster.supervise(run) == [5]
+    assert queued(cluster.redis) == [("lpz.train_cell", {"store": run.store.url, "run_id": "busy",
+                                                          "generation": 1, "cell": 5})]
+    assert not run.store.exists(cell_lease(run, 2, 5))
+    assert cluster.redis.hexists("lpz:leases:busy", cell_lease(run, 2, 6))
+    assert not cluster.redis.hexists("lpz:leases:busy", "runs/busy/../x")

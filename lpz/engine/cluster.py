@@ -8,6 +8,13 @@ tasks were sent (so that a cell is sent once however many commits make it ready)
     lpz:assemble:<run>          the assembly was sent
     lpz:supervise:<run>         one supervisor per run and half lease period
     lpz:refused:<run>           hash worker -> why it refused a task of the run (a store it does not serve)
+    lpz:committed:<run>:<g>     the cells that committed generation g (the engine confirms in the store)
+    lpz:leases:<run>            hash lease key -> {"renewed", "period"}: the leases held (the store's are the truth)
+    lpz:activity:<run>          when the run last committed or renewed a lease
+
+The last three are hints that keep supervision and commits at a fixed cost per cell, whatever the
+grid (docs/scale.md): a busy run is supervised from its held leases alone; only a quiet one (no sign
+of life for two lease periods, or a broker that lost the hints) is read from the store in full.
 
 How a run recovers (the README's "Recovery" says the same to users):
 1. A task that commits a cell asks the engine what may start now and sends it.
@@ -24,13 +31,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import replace
 
 from lpz.engine import engine
 from lpz.engine.broker import QUEUE, passing_errors, redis_client
-from lpz.engine.leases import assembly_lease, cell_lease, lapsed, lease_seconds, read_lease, worker_name
+from lpz.engine.leases import LAPSE_PERIODS, assembly_lease, cell_lease, lapsed, lease_seconds, read_lease, worker_name
 from lpz.errors import UserError, excerpt
 from lpz.runs import Run, check_run_id, keys
 from lpz.store import StoreNotAllowed, open_served_store, served_stores
@@ -71,6 +79,7 @@ class Cluster:
         self.redis = client or redis_client()
         self.complete: dict[str, int] = {}  # run id -> a generation seen complete: supervisors list from there
         self.set_aside: dict[str, str] = {}  # run id -> why it cannot be supervised (logged once)
+        self.runs: dict[tuple[str, str], Run] = {}  # (store URL, run id) -> the active run, opened once
 
     # ---------------------------------------------------------------- sending work
 
@@ -91,9 +100,22 @@ class Cluster:
                 sent.append(-1)
         return sent
 
-    def after_commit(self, run: Run, generation: int) -> None:
-        """A cell of generation committed: send what may start now (each cell once)."""
-        self.send(run, engine.committed(run, generation))
+    def after_commit(self, run: Run, generation: int, cell: int) -> None:
+        """A cell committed generation: send what may start now (each cell once). The cells committed in
+        each generation are counted in a set in Redis (a hint: the engine confirms a complete generation
+        in the store; should the broker lose it, that generation's old checkpoints stay, and a quiet
+        run's supervisor sends the assembly)."""
+        key = f"lpz:committed:{run.id}:{generation}"
+        pipe = self.redis.pipeline()
+        pipe.sadd(key, cell)
+        pipe.expire(key, SENT_TTL)
+        pipe.scard(key)
+        pipe.set(f"lpz:activity:{run.id}", time.time(), ex=SENT_TTL)
+        count = pipe.execute()[2]
+        self.send(run, engine.committed(run, generation, cell, count))
+
+    def lease_hint(self, run: Run) -> "LeaseHints":
+        return LeaseHints(self.redis, run.id)
 
     def not_sent(self, run: Run, generation: int, cell: int) -> None:
         """Forget that a cell's task was sent (it was refused before it began): the engine sends it again
@@ -146,9 +168,13 @@ class Cluster:
             except Exception as e:  # the store is down: the next tick tries again
                 log.warning("supervisor: store %s: %s", url, e)
                 continue
+            for gone in [k for k in self.runs if k[0] == url and k[1] not in ids]:
+                del self.runs[gone]
             for run_id in ids:
                 try:
-                    runs.append(Run.open(store, run_id))
+                    if (url, run_id) not in self.runs:  # run.json never changes: read it once
+                        self.runs[(url, run_id)] = Run.open(store, run_id)
+                    runs.append(self.runs[(url, run_id)])
                 except PASSING as e:  # the store is down: the next tick tries again
                     log.warning("supervisor: store %s: %s", url, e)
                 except Exception as e:  # damaged or gone: the others are supervised all the same
@@ -165,9 +191,18 @@ class Cluster:
 
     def supervise(self, run: Run, now: float | None = None) -> list[int]:
         """Send again what a dead worker held, or what a stalled run needs; return the cells sent (-1:
-        the assembly). A run that ended is taken off the active list."""
+        the assembly). A run that ended is taken off the active list.
+
+        A run that shows signs of life (lpz:activity) is supervised from the leases its tasks hold
+        (lpz:leases): a few requests, whatever the grid. A quiet one is read from the store in full."""
         if run.finished() or run.control():
             run.set_active(False)
+            return []
+        now = time.time() if now is None else now
+        if sent := self._lapsed_hints(run, now):
+            return sent
+        activity = self.redis.get(f"lpz:activity:{run.id}")
+        if activity is not None and now - _number(activity, 0.0) <= LAPSE_PERIODS * lease_seconds():
             return []
         complete = run.last_complete_generation(known=self.complete.get(run.id, 0))
         self.complete[run.id] = complete
@@ -179,6 +214,33 @@ class Cluster:
             log.warning("run %s: stalled with none of its tasks queued; sending what is due again", run.id)
             return self.send(run, work, again=True)
         return self.send(run, work)  # due but never sent: its sender died between the commit and the send
+
+    def _lapsed_hints(self, run: Run, now: float) -> list[int]:
+        """Send again the cells (-1: the assembly) whose lease lapsed, found from the leases held in
+        Redis and confirmed in the store; return them."""
+        key_of = f"lpz:leases:{run.id}"
+        sent = []
+        for raw_key, raw in self.redis.hgetall(key_of).items():
+            key = raw_key.decode(errors="replace")
+            hint = _lease_hint(raw)
+            if hint is not None and not lapsed(hint, now):
+                continue
+            found = run.cell_file(key)
+            lease = read_lease(run, key) if key == assembly_lease(run) or found and found[2] == "lease.json" else None
+            if lease is not None and not lapsed(lease, now):
+                continue  # renewed in the store since: the hint is behind
+            self.redis.hdel(key_of, raw_key)
+            if lease is None:  # released (or not a lease of this run): nothing is held
+                continue
+            log.warning("run %s: the lease %s held by %s lapsed; sending its task again", run.id, key,
+                        lease.get("worker"))
+            run.store.delete(key)
+            if key == assembly_lease(run):
+                sent += self.send(run, engine.Due("assemble", run.generations), again=True)
+            else:
+                generation, cell, _ = found
+                sent += self.send(run, engine.Due("cells", generation - 1, (cell,)), again=True)
+        return sent
 
     def _lapsed(self, run: Run, work: engine.Due, now: float | None) -> list[int]:
         """The cells (-1: the assembly) whose lease lapsed; those leases are removed."""
@@ -213,6 +275,52 @@ class Cluster:
                     self._set_aside(run.id, e)
                 else:
                     self.set_aside.pop(run.id, None)
+
+
+class LeaseHints:
+    """The leases a run's tasks hold, and its last sign of life, kept in Redis beside the store's leases
+    (lpz.engine.leases.Lease tells it of each write and release). Only a hint: a broker that fails or
+    lost it never stops the work, and the supervisor confirms in the store what it acts on."""
+
+    def __init__(self, client, run_id: str):
+        self.redis, self.run_id = client, run_id
+
+    def held(self, key: str, record: dict) -> None:
+        try:
+            pipe = self.redis.pipeline()
+            pipe.hset(f"lpz:leases:{self.run_id}", key,
+                      json.dumps({"renewed": record["renewed"], "period": record["period"]}))
+            pipe.expire(f"lpz:leases:{self.run_id}", SENT_TTL)
+            pipe.set(f"lpz:activity:{self.run_id}", record["renewed"], ex=SENT_TTL)
+            pipe.execute()
+        except PASSING as e:
+            log.warning("run %s: could not note the lease %s in the broker: %s", self.run_id, key, e)
+
+    def released(self, key: str) -> None:
+        try:
+            self.redis.hdel(f"lpz:leases:{self.run_id}", key)
+        except PASSING as e:
+            log.warning("run %s: could not note the release of %s in the broker: %s", self.run_id, key, e)
+
+
+def _number(raw, default: float) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return default
+    return value if math.isfinite(value) else default
+
+
+def _lease_hint(raw) -> dict | None:
+    """A lease hint read from the broker (untrusted): {"renewed", "period"} as finite numbers, or None."""
+    try:
+        hint = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(hint, dict):
+        return None
+    renewed, period = _number(hint.get("renewed"), -1.0), _number(hint.get("period"), -1.0)
+    return {"renewed": renewed, "period": period} if renewed >= 0 and 0 < period <= 24 * 3600 else None
 
 
 def _shows(raw: bytes, marker: bytes) -> bool:

@@ -77,16 +77,39 @@ def assembly_unready(run: Run) -> str | None:
     return None if complete >= run.generations else f"only {complete} of {run.generations} generations are complete"
 
 
-def committed(run: Run, generation: int) -> Due:
-    """After a cell of generation committed: what may start now. Once the generation is complete its
-    old checkpoints are pruned and what is due next is returned; before, the cells whose neighbourhood
-    has committed generation (`ahead`). Checkpoints are never pruned from under a cell that went ahead:
-    it reads generations after the last complete one only."""
-    done = run.committed_in(generation)
-    if len(done) < run.grid.size:
-        return Due("cells", generation, ahead(run, generation, done))
-    run.prune(generation)
-    return due(run, complete=generation)
+def committed(run: Run, generation: int, cell: int, count: int | None = None) -> Due:
+    """After `cell` committed `generation`: what may start now, for a fixed number of store requests
+    whatever the size of the grid.
+
+    Only a cell whose neighbourhood holds `cell` can have become ready by this commit (neighbourhoods are
+    symmetric), so only those are checked, each against its own neighbourhood's markers (`ready_after`).
+    count: how many cells of `generation` the transport has seen commit, this one included (a hint the
+    local transport keeps in memory and the cluster in Redis; None: unknown). When it reaches the grid's
+    size, one listing confirms the generation complete: its old checkpoints are pruned (never those a
+    cell that went ahead reads: it reads generations after the last complete one only) and, after the
+    last generation, the assembly is due."""
+    if count is None or count >= run.grid.size:
+        if len(run.committed_in(generation)) == run.grid.size:
+            run.prune(generation)
+            if generation >= run.generations:
+                return Due("assemble", generation)
+    return Due("cells", generation, ready_after(run, generation, cell))
+
+
+def ready_after(run: Run, generation: int, cell: int) -> tuple[int, ...]:
+    """The cells of `cell`'s neighbourhood that may compute generation+1 now: their neighbourhood has
+    committed generation, and they have not."""
+    if not 1 <= generation < run.generations:
+        return ()
+    grid, markers = run.grid, {}
+
+    def done(c: int) -> bool:
+        if c not in markers:
+            markers[c] = run.committed(generation, c)
+        return markers[c]
+
+    return tuple(sorted(d for d in grid.neighbourhood(cell)
+                        if all(done(e) for e in grid.neighbourhood(d)) and not run.committed(generation + 1, d)))
 
 
 class OutOfMemory(UserError):
@@ -106,21 +129,22 @@ def _allocations(run: Run, what: str, device: str):
                           f"population, batch_size or sample sizes, or on a device with more memory") from None
 
 
-def run_cell(run: Run, generation: int, cell: int, device: str = "cpu", task: str = "") -> CellMetrics:
+def run_cell(run: Run, generation: int, cell: int, device: str = "cpu", task: str = "",
+             hint=None) -> CellMetrics:
     """Compute and commit generation+1 of a cell, holding its lease while it works (a duplicate finds
-    it committed and returns at once)."""
+    it committed and returns at once). hint: told of the lease (lpz.engine.leases.Lease)."""
     from lpz.engine.work import compute_cell
-    with Lease(run, cell_lease(run, generation + 1, cell), task=task), \
+    with Lease(run, cell_lease(run, generation + 1, cell), task=task, hint=hint), \
             _allocations(run, f"generation {generation + 1} of cell {cell}", device):
         return compute_cell(run, generation, cell, device)
 
 
-def finish(run: Run, device: str = "cpu", task: str = "") -> dict:
+def finish(run: Run, device: str = "cpu", task: str = "", hint=None) -> dict:
     """Assemble the run's result (its final mixture), which marks it finished, and take it off the
     active list; return the result."""
     from lpz.engine.assemble import assemble
     if not run.finished():
-        with Lease(run, assembly_lease(run), task=task), _allocations(run, "the assembly", device):
+        with Lease(run, assembly_lease(run), task=task, hint=hint), _allocations(run, "the assembly", device):
             assemble(run, device)
     run.set_active(False)
     return run.read_result()

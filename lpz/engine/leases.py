@@ -60,17 +60,22 @@ def worker_name() -> str:
 
 
 class Lease:
-    """Hold a lease (a cell-generation's, or the assembly's) while the block runs; renew it in a thread."""
+    """Hold a lease (a cell-generation's, or the assembly's) while the block runs; renew it in a thread.
+    hint: told of every write and of the release (lpz.engine.cluster keeps the leases held in Redis, so
+    that its supervisor need not read every cell's lease from the store to find the lapsed ones)."""
 
-    def __init__(self, run: Run, key: str, task: str = "", period: float | None = None):
-        self.run, self.key = run, key
+    def __init__(self, run: Run, key: str, task: str = "", period: float | None = None, hint=None):
+        self.run, self.key, self.hint = run, key, hint
         self.period = period or lease_seconds()
         self.record = {"worker": worker_name(), "task": task, "started": time.time(), "period": self.period}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew, daemon=True, name=f"lease {self.key}")
 
     def _write(self) -> None:
-        self.run.store.put_json(self.key, {**self.record, "renewed": time.time()})
+        record = {**self.record, "renewed": time.time()}
+        self.run.store.put_json(self.key, record)
+        if self.hint is not None:
+            self.hint.held(self.key, record)
 
     def _renew(self) -> None:
         while not self._stop.wait(self.period):
@@ -88,3 +93,5 @@ class Lease:
         self._stop.set()
         self._thread.join()
         self.run.store.delete(self.key)
+        if self.hint is not None:
+            self.hint.released(self.key)

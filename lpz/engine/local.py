@@ -121,35 +121,42 @@ def run_local(run: Run, workers: int | None = None, order: str = "forward",
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ready(run: Run, complete: int, order: str) -> list[tuple[int, int]]:
-    """(generation, cell): the cells that may compute generation+1 now. The missing cells of the first
-    incomplete generation come first, then those that may go ahead into the next."""
-    work = engine.due(run, complete)
+def _ready(run: Run) -> set[tuple[int, int]]:
+    """(generation, cell): the cells that may compute generation+1 now, from the store (two listings):
+    the missing cells of the first incomplete generation, and those that may go ahead into the next."""
+    work = engine.due(run)
     if work.kind != "cells":
-        return []
-    pairs = [(work.generation, c) for c in work.cells]
-    pairs += [(work.generation + 1, c) for c in engine.ahead(run, work.generation + 1)]
-    return sorted(pairs, key=lambda p: (p[0], -p[1] if order == "reverse" else p[1]))
+        return set()
+    return {(work.generation, c) for c in work.cells} | \
+        {(work.generation + 1, c) for c in engine.ahead(run, work.generation + 1)}
 
 
 def _run_cells(pool, workers: int, run: Run, order: str, stop: _StopFlag):
-    """Compute cells as they become ready, up to `workers` at once; yield (generation, cell, metrics) as
-    each commits. No new cell starts once a stop is requested."""
+    """Compute cells as they become ready, up to `workers` at once, the laggards first; yield (generation,
+    cell, metrics) as each commits. What is ready is read from the store once; after that each commit
+    says what it made ready (engine.committed), and the commits are counted here in memory. No new cell starts once a stop
+    is requested."""
     running: dict[Future, tuple[int, int]] = {}
-    complete = run.last_complete_generation()
+    pending = _ready(run)
+    seen = run.committed_cells()  # generation -> the cells committed, kept up to date here
+    first = (lambda p: (p[0], -p[1])) if order == "reverse" else (lambda p: p)
     while True:
-        ready = [pair for pair in _ready(run, complete, order) if pair not in running.values()]
+        if not pending and not running and not stop.requested:
+            pending = _ready(run)  # the end, by the commits' account: the store has the last word
+        ready = sorted(pending - set(running.values()), key=first)
         finished, damaged = [], False
         if pool is None:
             if not ready or stop.requested:
                 return
             generation, cell = ready[0]
+            pending.discard((generation, cell))
             try:
                 finished = [(generation, cell, engine.run_cell(run, generation, cell, cell_device(cell)))]
             except DamagedCheckpoint as damage:
                 damaged = _uncommitted(run, damage)
             if finished and run.config.general.fused_cells:  # that committed the whole generation
                 finished += [(generation, c, run.metrics(generation + 1, c)) for c in run.grid.cells if c != cell]
+                pending -= {(generation, c) for c in run.grid.cells}
         else:
             free = 0 if stop.requested else workers - len(running)
             for generation, cell in ready[:free]:
@@ -159,14 +166,18 @@ def _run_cells(pool, workers: int, run: Run, order: str, stop: _StopFlag):
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 generation, cell = running.pop(future)
+                pending.discard((generation, cell))
                 try:
                     finished.append((generation, cell, future.result()[1]))
                 except DamagedCheckpoint as damage:
                     damaged = _uncommitted(run, damage)
         for generation, cell, metrics in finished:
-            engine.committed(run, generation + 1)  # prunes once the generation is complete
+            seen.setdefault(generation + 1, set()).add(cell)
+            work = engine.committed(run, generation + 1, cell, len(seen[generation + 1]))  # prunes when complete
+            pending |= {(generation + 1, c) for c in work.cells} if work.kind == "cells" else set()
             yield generation, cell, metrics
-        complete = run.last_complete_generation(known=0 if damaged else complete)
+        if damaged:  # what is committed changed behind the counts: read it all again
+            pending, seen = _ready(run), run.committed_cells()
 
 
 def _uncommitted(run: Run, damage: DamagedCheckpoint) -> bool:
