@@ -58,12 +58,16 @@ class OwnRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> "OwnRedis":
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--save", "", "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        _wait(lambda: not _free(self.port), 10, "redis")
-        return self
+        for _ in range(5):  # a port free when chosen may be taken before redis binds it: choose again
+            self.process = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+                 "--save", "", "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            _wait(lambda: self.process.poll() is not None or not _free(self.port), 30, "redis")
+            if self.process.poll() is None:
+                return self
+            self.port = free_port()
+        raise RuntimeError("redis-server would not start on any free port")
 
     def kill(self, lose_data: bool = False) -> None:
         """SIGKILL, as a crash; lose_data also removes what it kept on disk."""
