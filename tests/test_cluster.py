@@ -61,6 +61,11 @@ def test_submit_completes_and_matches_lpz_run(tmp_path, cluster_env, start_worke
     assert run.finished() and not run.control()
     status = lpz("status", run_id, "--store", store, env=cluster_env)
     assert "finished" in status.stdout and f"{GENERATIONS}/{GENERATIONS} generations" in status.stdout
+    # The broker keeps a run's flags for the generations in progress only, not for every one it had.
+    import redis
+    broker = redis.Redis.from_url(cluster_env["LPZ_BROKER_URL"])
+    assert list(broker.scan_iter(f"lpz:sent:{run_id}:*")) == []
+    assert len(list(broker.scan_iter(f"lpz:committed:{run_id}:*"))) <= 1
     lpz("sample", run_id, "-n", 200, "-o", tmp_path / "samples", "--store", store, env=cluster_env)
     assert (tmp_path / "samples" / "samples.png").is_file() and (tmp_path / "samples" / "samples.npy").is_file()
 

@@ -111,8 +111,16 @@ class Cluster:
         pipe.expire(key, SENT_TTL)
         pipe.scard(key)
         pipe.set(f"lpz:activity:{run.id}", time.time(), ex=SENT_TTL)
-        count = pipe.execute()[2]
+        added, _, count, _ = pipe.execute()
         self.send(run, engine.committed(run, generation, cell, count))
+        if added and count == run.grid.size:  # this commit completed the generation
+            self._forget_before(run, generation)
+
+    def _forget_before(self, run: Run, generation: int) -> None:
+        """A complete generation: every task that computed it is done, so its sent-flags and the set of
+        the generation before are dropped (one command; the broker holds a few generations of a run)."""
+        self.redis.delete(*(f"lpz:sent:{run.id}:{generation - 1}:{c}" for c in run.grid.cells),
+                          f"lpz:committed:{run.id}:{generation - 1}")
 
     def lease_hint(self, run: Run) -> "LeaseHints":
         return LeaseHints(self.redis, run.id)
