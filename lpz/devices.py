@@ -6,7 +6,7 @@ import re
 
 from lpz.errors import UserError
 
-DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 
 def gpu_count() -> int:
@@ -18,7 +18,7 @@ def worker_device(process_index: int = 0) -> str:
     """The device of the worker process with this index: process i takes GPU i (mod the GPUs)."""
     override = os.environ.get("LPZ_DEVICE", "").strip()
     if override:
-        if not DEVICE.match(override):
+        if not DEVICE.fullmatch(override):
             raise UserError(f"LPZ_DEVICE={override!r}: use cpu, cuda or cuda:N")
         if override.startswith("cuda") and not gpu_count():
             raise UserError(f"LPZ_DEVICE={override} but this machine has no CUDA GPU; unset it to use the CPU")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lpz.errors import UserError, excerpt
 
-PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}$")
+PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}")
 MAX_PARTS = 32
 MAX_LENGTH = 1024
 
@@ -37,7 +37,7 @@ def check_relative(name: object, what: str = "name") -> str:
     for part in parts:
         if part in ("", ".", ".."):
             raise UnsafeName(f"{what} {excerpt(name)} holds an empty part, '.' or '..'; it must stay inside its folder")
-        if not PART.match(part):
+        if not PART.fullmatch(part):
             raise UnsafeName(f"{what} {excerpt(name)} holds characters other than letters, digits and ._+- "
                              f"(or a part that starts with '.')")
     return name

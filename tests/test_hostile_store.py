@@ -224,3 +224,30 @@ def test_a_stopped_local_run_continues_with_lpz_run_resume(tmp_path, stop):
     lpz("run", "--resume", "r", "--store", tmp_path)
 
     assert Run.open(run.store, "r").finished() and not run.control()
+
+
+# ---------------------------------------------------------------- names with a trailing newline
+
+@pytest.mark.parametrize("what, name", [
+    ("run id", "abc\n"), ("store key", "runs/r/x.gz\n"), ("ensemble", "best\n"), ("bucket", "lpz-bucket\n"),
+    ("sha256 in a manifest", "0" * 64 + "\n"),
+])
+def test_a_name_with_a_trailing_newline_is_refused(tmp_path, what, name):
+    """A pattern anchored with `$` also matches before a final newline: every guard matches whole."""
+    from lpz.data.sync import read_manifest
+    from lpz.errors import UserError
+    from lpz.runs.keys import manifest
+    from lpz.runs.run import check_ensemble_name, check_run_id
+    from lpz.safe_names import check_relative
+    from lpz.store.s3 import S3Store
+
+    def forged_manifest():
+        store = LocalStore(tmp_path)
+        store.put_json(manifest("mnist"), {"files": {"train.gz": {"sha256": name, "size": 1}}})
+        read_manifest(store, "mnist")
+
+    check = {"run id": lambda: check_run_id(name), "store key": lambda: check_relative(name),
+             "ensemble": lambda: check_ensemble_name(name), "bucket": lambda: S3Store(name),
+             "sha256 in a manifest": forged_manifest}[what]
+    with pytest.raises(UserError, match="not a valid bucket name" if what == "bucket" else ""):
+        check()

@@ -53,7 +53,7 @@ def local_files(name: str) -> dict[str, Path]:
 MAX_FILES = 1_000_000           # CelebA, the largest, has 202,599
 MAX_FILE_BYTES = 8 * 2**30      # one file of a dataset (CIFAR-10's archive: 170 MB)
 MAX_TOTAL_BYTES = 512 * 2**30   # a whole dataset
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class BadManifest(UserError):
@@ -111,7 +111,7 @@ def read_manifest(store: Store, name: str) -> dict[str, Entry]:
         except UnsafeName as e:
             raise bad(str(e)) from None
         if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) \
-                or not SHA256.match(entry["sha256"]):
+                or not SHA256.fullmatch(entry["sha256"]):
             raise bad(f"file {excerpt(relative)} has no valid sha256")
         size = entry.get("size")
         if type(size) is not int or not 0 <= size <= MAX_FILE_BYTES:

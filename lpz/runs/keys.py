@@ -51,7 +51,7 @@ def result(run_id: str, name: str) -> str:
     return run(run_id, "mixture", name)
 
 
-ENSEMBLE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
+ENSEMBLE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 
 
 def ensemble(run_id: str, name: str, file: str) -> str:
@@ -63,7 +63,7 @@ def parse_ensemble(run_id: str, key: str) -> str | None:
     """The name of the ensemble whose record a key is; None for any other key."""
     parts = key.split("/")
     if len(parts) == 5 and parts[:3] == ["runs", run_id, "ensembles"] and parts[4] == "ensemble.json" \
-            and ENSEMBLE_NAME.match(parts[3]):
+            and ENSEMBLE_NAME.fullmatch(parts[3]):
         return parts[3]
     return None
 

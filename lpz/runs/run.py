@@ -50,7 +50,7 @@ class DamagedCheckpoint(CorruptObject):
         self.generation, self.cell = generation, cell
 
 
-RUN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+RUN_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
 
 
 def check_run_id(run_id: str) -> str:
@@ -60,7 +60,7 @@ def check_run_id(run_id: str) -> str:
         raise UserError("run id is empty; `lpz list` shows the runs in the store")
     if len(run_id) > 80:
         raise UserError(f"run id is {len(run_id)} characters long; ids have at most 80 (see `lpz list`)")
-    if not RUN_ID.match(run_id) or ".." in run_id:
+    if not RUN_ID.fullmatch(run_id) or ".." in run_id:
         shown = run_id if run_id.isprintable() else run_id.encode("unicode_escape").decode()
         raise UserError(f"run id {shown!r} is malformed: ids are lower-case letters, digits, '.', '_' "
                         f"and '-' (see `lpz list`)")
@@ -74,7 +74,7 @@ def new_run_id(name: str) -> str:
 
 def check_ensemble_name(name: str) -> str:
     """name itself when it can name an ensemble (it becomes part of a store key); else a UserError."""
-    if not (isinstance(name, str) and keys.ENSEMBLE_NAME.match(name)):
+    if not (isinstance(name, str) and keys.ENSEMBLE_NAME.fullmatch(name)):
         raise UserError(f"{excerpt(name)} is not an ensemble name; use 1-40 lower-case letters, digits, '_', '.' "
                         f"or '-', starting with a letter or digit")
     return name

@@ -44,7 +44,7 @@ SHA256_META = "x-amz-meta-sha256"
 MISSING_CODES = {"NoSuchKey", "NoSuchBucket"}
 UNAVAILABLE_CODES = {"ServiceUnavailable", "SlowDown", "InternalError", "RequestTimeout", "ServerBusy"}
 CREDENTIAL_CODES = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken", "ExpiredToken"}
-BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class S3Settings:
 class S3Store(Store):
     def __init__(self, bucket: str, prefix: str = "", *,
                  multipart_threshold: int = MULTIPART_THRESHOLD, part_size: int = PART_SIZE):
-        if not BUCKET_NAME.match(bucket) or ".." in bucket:
+        if not BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
             raise StoreError(f"s3://{bucket}: not a valid bucket name (3-63 lowercase letters, digits, '.', '-')")
         self.bucket = bucket
         root = "/".join(part for part in prefix.split("/") if part)
