@@ -152,6 +152,7 @@ status_one() {  # status_one NAME PATTERN CHECK
 
 case "${1:-}" in
   start)
+    find_weed >/dev/null  # before anything starts: without SeaweedFS, nothing is left running
     mkdir -p "$STATE"
     start_redis
     start_s3

@@ -27,7 +27,7 @@ VISIBILITY_TIMEOUT = int(os.environ.get("LPZ_VISIBILITY_TIMEOUT", str(6 * 3600))
 
 # No result backend by default: results live in the store, and nobody waits on a task's return value.
 app = Celery("lpz", broker=BROKER_URL, backend=os.environ.get("LPZ_RESULT_BACKEND") or None,
-             include=["tasks.cells"])
+             include=["lpz.tasks.cells"])
 app.conf.update(
     task_serializer="json",
     result_serializer="json",

@@ -2,7 +2,9 @@
 
 The environment variables are checked against the ones lpz's source reads,
 the worker command against the Celery app, the queue and the task names, and
-the wiring (broker, store, bucket, GPUs) between the services.
+the wiring (broker, store, bucket, GPUs) between the services; the test overlay
+(docker-compose.test.yml) and its script against what they replace. `make
+test-compose` (infra/compose-test.sh) builds and runs the stack for real.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)
 SERVICES = COMPOSE["services"]
 DOCKERFILE = ROOT / "infra" / "Dockerfile"
+TEST_SCRIPT = (ROOT / "infra" / "compose-test.sh").read_text()
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 ENV_NAME = re.compile(r"LPZ_[A-Z0-9_]+")
@@ -85,6 +88,12 @@ def exec_form(keyword: str) -> list[str]:
     return parsed
 
 
+def dockerfile_base() -> str:
+    """The default of the Dockerfile's ARG BASE: the image it builds on unless told otherwise."""
+    (base,) = [args.split("=", 1)[1] for args in dockerfile_args("ARG") if args.startswith("BASE=")]
+    return base
+
+
 def dockerfile_env() -> dict[str, str]:
     env = {}
     for args in dockerfile_args("ENV"):
@@ -117,9 +126,9 @@ def _env_helpers(tree: ast.Module) -> set[str]:
 
 
 def env_names_read_by_code() -> set[str]:
-    """Every LPZ_* name that lpz/ and tasks/ read from the environment, found in their source."""
+    """Every LPZ_* name that lpz/ reads from the environment, found in its source."""
     names = set()
-    for path in sorted([*ROOT.glob("lpz/**/*.py"), *ROOT.glob("tasks/**/*.py")]):
+    for path in sorted(ROOT.glob("lpz/**/*.py")):
         tree = ast.parse(path.read_text(), filename=str(path))
         helpers = _env_helpers(tree)
         for node in ast.walk(tree):
@@ -202,7 +211,7 @@ def test_flower_watches_the_workers_broker():
         elif token in {"--broker", "-b"}:
             broker = command[position + 1]
     assert broker == env_value("worker", "LPZ_BROKER_URL")
-    assert any(str(port).endswith("5555:5555") for port in SERVICES["flower"]["ports"])
+    assert [interpolated(port) for port in SERVICES["flower"]["ports"]] == ["127.0.0.1:5555:5555"]
 
 
 def test_the_dashboard_serves_the_workers_store_on_loopback_with_a_token():
@@ -211,13 +220,13 @@ def test_the_dashboard_serves_the_workers_store_on_loopback_with_a_token():
     assert env_value("dashboard", "LPZ_STORE") == env_value("worker", "LPZ_STORE")
     assert env_value("dashboard", "LPZ_DASHBOARD_TOKEN")  # it listens on 0.0.0.0 inside its container
     port = command[command.index("--port") + 1]
-    assert SERVICES["dashboard"]["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert [interpolated(p) for p in SERVICES["dashboard"]["ports"]] == [f"127.0.0.1:{port}:{port}"]
 
 
 def test_the_broker_is_the_redis_service():
     broker = urlsplit(env_value("worker", "LPZ_BROKER_URL"))
     assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379)
-    assert SERVICES["redis"]["image"].startswith("redis:7")
+    assert interpolated(SERVICES["redis"]["image"]).startswith("redis:7")
     assert tokens(SERVICES["redis"]["command"])[-2:] == ["--appendonly", "yes"]
     assert any(volume.endswith(":/data") for volume in SERVICES["redis"]["volumes"])
 
@@ -254,7 +263,8 @@ def test_the_worker_reserves_nvidia_gpus():
 
 def test_the_image_runs_the_worker_command_of_the_compose_file():
     assert exec_form("ENTRYPOINT") + exec_form("CMD") == tokens(SERVICES["worker"]["command"])
-    assert "cuda" in dockerfile_args("FROM")[0]
+    assert dockerfile_args("FROM") == ["${BASE}"]
+    assert "cuda" in dockerfile_base()
     user = dockerfile_args("USER")
     assert user and user[-1] not in {"root", "0"}, "the image must run as a non-root user"
 
@@ -262,7 +272,7 @@ def test_the_image_runs_the_worker_command_of_the_compose_file():
 def test_the_image_installs_the_declared_packages_without_the_dev_constraints():
     copied = {source.rstrip("/") for args in dockerfile_args("COPY") for source in shlex.split(args)[:-1]}
     packages = {pattern.rstrip("*") for pattern in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]}
-    assert packages == {"lpz", "tasks"}
+    assert packages == {"lpz"}  # the Celery tasks are lpz.tasks: no generic top-level `tasks` installed
     assert packages | {"pyproject.toml", PYPROJECT["project"]["readme"]} <= copied
     installs = " ".join(dockerfile_args("RUN"))
     assert "pip install" in installs and "constraints.txt" not in installs
@@ -285,3 +295,50 @@ def test_no_literal_secrets():
                 f"{name}'s default {default!r} is not a development default documented at the top"
     assert not re.search(r"://[^/\s:@]+:[^/\s@]+@", COMPOSE_TEXT), "a URL with a password in it"
     assert not [args for args in dockerfile_args("ENV") + dockerfile_args("ARG") if SECRET_NAME.search(args)]
+
+
+# --- what users may replace, and what make test-compose replaces ---------------------------------
+
+IMAGE_VARIABLE = re.compile(r"\$\{(\w+):-([^}]+)\}")
+
+
+def test_every_image_and_host_port_is_a_variable_with_todays_default():
+    """A registry mirror, or make test-compose's stand-ins, replace images without editing the file."""
+    for service, definition in SERVICES.items():
+        assert IMAGE_VARIABLE.fullmatch(definition["image"]), f"service {service}: image is not ${{VAR:-default}}"
+        for port in definition.get("ports", []):
+            assert re.fullmatch(r"127\.0\.0\.1:\$\{\w+:-\d+\}:\d+", port), f"service {service}: port {port}"
+    variables = {IMAGE_VARIABLE.fullmatch(definition["image"]).group(1) for definition in SERVICES.values()}
+    assert variables == {"LPZ_IMAGE", "REDIS_IMAGE", "MINIO_IMAGE", "MC_IMAGE", "FLOWER_IMAGE"}
+    documented = " ".join(line for line in COMPOSE_TEXT.splitlines() if line.startswith("#"))
+    for name in variables | {"LPZ_BASE_IMAGE", "MINIO_PORT", "MINIO_CONSOLE_PORT", "FLOWER_PORT", "DASHBOARD_PORT"}:
+        assert name in documented, f"{name} is not documented at the top of docker-compose.yml"
+
+
+def test_the_base_image_build_argument_defaults_to_the_dockerfiles():
+    argument = SERVICES["worker"]["build"]["args"]["BASE"]
+    assert IMAGE_VARIABLE.fullmatch(argument).group(1) == "LPZ_BASE_IMAGE"
+    assert interpolated(argument) == dockerfile_base()
+
+
+def test_make_test_compose_replaces_every_public_image():
+    """Its script sets every image variable (nothing is pulled from a registry) and every host port."""
+    names = {IMAGE_VARIABLE.fullmatch(d["image"]).group(1) for d in SERVICES.values()} | {"LPZ_BASE_IMAGE"}
+    names |= {re.search(r"\$\{(\w+)", port).group(1) for d in SERVICES.values() for port in d.get("ports", [])}
+    exported = set(re.findall(r"\b([A-Z][A-Z0-9_]+)=", TEST_SCRIPT))
+    assert names <= exported, f"infra/compose-test.sh does not set {sorted(names - exported)}"
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """YAML with compose's !reset tag (docker compose 2.24+, podman-compose 1.1+)."""
+
+
+_ComposeLoader.add_constructor("!reset", lambda loader, node: "!reset")
+
+
+def test_the_test_overlay_only_drops_the_gpus_and_moves_the_cli_outputs():
+    overlay = yaml.load((ROOT / "docker-compose.test.yml").read_text(), Loader=_ComposeLoader)["services"]
+    assert set(overlay) == {"worker", "lpz"}
+    assert overlay["worker"] == {"deploy": "!reset", "environment": {"LPZ_WORKER_CONCURRENCY": "1"}}
+    targets = {volume.rsplit(":", 1)[1] for volume in overlay["lpz"]["volumes"]}
+    assert targets == {"/work/samples", "/work/reports"} and set(overlay["lpz"]) == {"volumes"}
