@@ -22,7 +22,7 @@ from scipy.optimize import linprog
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lpz.algorithm.seeding import generator  # noqa: E402
+from lpz.seeding import generator  # noqa: E402
 from lpz.data import load_dataset  # noqa: E402
 from lpz.runs import Run  # noqa: E402
 from lpz.scoring.classifier import class_frequencies, load_classifier, logits, real_statistics, tvd, weights_file  # noqa: E402

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from class_balance import best_weighting_tvd  # noqa: E402  (bench/ is on the path when run as a script)
 from lpz.algorithm import nets  # noqa: E402
-from lpz.algorithm.seeding import generator  # noqa: E402
+from lpz.seeding import generator  # noqa: E402
 from lpz.data import load_dataset  # noqa: E402
 from lpz.engine.work import read_state  # noqa: E402
 from lpz.runs import Run  # noqa: E402

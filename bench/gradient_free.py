@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from lpz.algorithm import nets
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 from lpz.config import load_config
 from lpz.engine.local import run_local
 from lpz.engine.work import read_state, run_dataset

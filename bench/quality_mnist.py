@@ -123,7 +123,7 @@ def scored_again(run: Run, generation: int, cell: int) -> tuple[float, float]:
     """FID and TVD of a cell's mixture at a kept generation, on final_sample_size samples."""
     import torch
     from lpz.algorithm import mixture, nets
-    from lpz.algorithm.seeding import generator
+    from lpz.seeding import generator
     from lpz.engine.work import read_state, run_dataset
     from lpz.scoring import make_scorer
 

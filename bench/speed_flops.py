@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from lpz.algorithm import cell as cell_module  # noqa: E402
 from lpz.algorithm.cell import Timer, initial_state, step  # noqa: E402
-from lpz.algorithm.grid import Grid  # noqa: E402
+from lpz.config.grid import Grid  # noqa: E402
 from lpz.config import load_config  # noqa: E402
 from lpz.data import load_dataset  # noqa: E402
 from lpz.scoring import make_scorer  # noqa: E402

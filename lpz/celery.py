@@ -18,7 +18,7 @@ from kombu.transport import redis as kombu_redis
 
 from lpz.devices import default_concurrency, worker_device
 from lpz.engine.broker import QUEUE, broker_url
-from lpz.printable import guard_logging
+from lpz.views.printable import guard_logging
 
 BROKER_URL = broker_url()
 # Redis re-delivers an unacknowledged task only after this many seconds. lpz does not rely on it (a

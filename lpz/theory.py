@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import ndtr
 
-from lpz.algorithm.grid import Grid
+from lpz.config.grid import Grid
 
 TARGET = (-2.0, 2.0)     # old m1_opt, m2_opt
 BOUND = 10.0             # old max_bounds: generator means stay in [-BOUND, BOUND]

@@ -6,7 +6,7 @@ import torch
 from minio import Minio
 from minio.error import S3Error
 
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 from lpz.store.s3 import S3Settings, S3Store
 
 

@@ -17,7 +17,7 @@ from lpz.scoring import make_scorer
 from lpz.scoring.classifier import (ASSETS, SCORER_NAME, classifier_scorer, intra_op_threads, logits,
                                     max_pool_2x2, new_classifier, train_classifier)
 from lpz.scoring.frechet import Statistics, frechet_distance
-from lpz.algorithm.seeding import generator, numpy_rng
+from lpz.seeding import generator, numpy_rng
 from tests.helpers import lpz, tiny_config, unavailable
 
 SHIPPED = ASSETS / "mnist_classifier.pt"

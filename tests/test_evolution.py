@@ -8,7 +8,7 @@ import torch
 from lpz.algorithm import mixture
 from lpz.algorithm.cell import _adopt, _aggregate, mutate_lr, replace_worst, tournament
 from lpz.algorithm.individual import Individual
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 
 
 def ind(fitness: float, tag: int = 0) -> Individual:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lpz.algorithm import gradient_free
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 from lpz.config import load_config, resolved, validate
 from lpz.engine.local import run_local
 from lpz.engine.work import read_state

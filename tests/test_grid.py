@@ -1,4 +1,4 @@
-from lpz.algorithm.grid import Grid
+from lpz.config.grid import Grid
 
 
 def test_one_cell_is_its_own_neighbourhood():

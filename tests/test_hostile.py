@@ -23,7 +23,7 @@ import torch
 
 from lpz.config import validate
 from lpz.engine.local import run_local
-from lpz.printable import printable
+from lpz.views.printable import printable
 from lpz.runs import Run
 from lpz.store import LocalStore
 from tests.helpers import lpz_measured, one_line_error, tiny

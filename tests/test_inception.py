@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from lpz.errors import UserError
 from lpz.scoring import inception
 from lpz.scoring.inception import FILENAME, fid_inception, load_fid_inception
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 
 # From torchvision's Inception3 and pytorch-fid's fid_inception_v3(): 94 conv+batch-norm
 # units (weight; bn weight, bias, running_mean, running_var, num_batches_tracked) and fc.

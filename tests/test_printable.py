@@ -1,4 +1,4 @@
-"""Untrusted text on a terminal and in logs: escaped and bounded (lpz.printable)."""
+"""Untrusted text on a terminal and in logs: escaped and bounded (lpz.views.printable)."""
 from __future__ import annotations
 
 import io
@@ -7,7 +7,7 @@ import logging
 import pytest
 from rich.text import Text
 
-from lpz.printable import MAX_LOG_LINE, guard_logging, printable
+from lpz.views.printable import MAX_LOG_LINE, guard_logging, printable
 
 HOSTILE = ("a\x1b]52;c;SGVsbG8=\x07b\x1b[2Jc\x1b[8md\u202ee\u2066f\x9bg\x7fh\x00i\r"
            "j\u200bk\u2028l")

@@ -24,9 +24,9 @@ from lpz.algorithm import gradient_free, losses, mixture, nets, optimisers
 from lpz.algorithm.draws import batch_indices, cell_share, tournament
 from lpz.config import samples_due
 from lpz.records import CellMetrics, IndividualSummary, Losses, MixtureRecord
-from lpz.algorithm.grid import Grid
+from lpz.config.grid import Grid
 from lpz.algorithm.individual import CellState, Individual
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 
 PREVIEW_SAMPLES = 64
 

@@ -6,7 +6,7 @@ from typing import Iterator
 
 import torch
 
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 
 
 def tournament(fitness: list[float], size: int, picks: int, gen: torch.Generator) -> list[int]:

@@ -24,7 +24,7 @@ from torch.func import functional_call, grad_and_value, vmap
 from lpz.algorithm import losses, optimisers
 from lpz.algorithm.cell import Round, conclude, finish_training, mutate_lr, select
 from lpz.algorithm.draws import batch_indices
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 
 EPS = 1e-8  # torch.optim.Adam's default, which optimisers.build keeps
 

@@ -39,7 +39,7 @@ from torch.func import functional_call
 
 from lpz.algorithm import losses
 from lpz.algorithm.draws import batch_indices, tournament
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 

@@ -19,7 +19,7 @@ from lpz.cli.data import data_app
 from lpz.cli.scorer import scorer_app
 from lpz.config import load_config
 from lpz.errors import UserError
-from lpz.printable import guard_logging, printable
+from lpz.views.printable import guard_logging, printable
 from lpz.store import open_store, store_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -28,7 +28,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 
 
 class _Terminal(Console):
-    """A console that shows the control characters of what it prints as escapes (lpz.printable): a run's
+    """A console that shows the control characters of what it prints as escapes (lpz.views.printable): a run's
     records, a worker's refusal, an error quoting them never reach the terminal as escape sequences. Rich's
     own styles and cursor moves are its control segments and styles, untouched. (Tables escape their
     cells' text before, with printable, so that their columns are laid out on what is shown.)"""
@@ -367,7 +367,8 @@ def resume(run_id: str = typer.Argument(..., metavar="ID"), store: Optional[str]
     """Send a stalled, cancelled or failed cluster run again, from its last complete generation."""
     from lpz.engine import control
     the_run = _open_run(run_id, store)
-    console.print(control.resume(the_run))
+    from lpz.celery import app as celery_app  # the broker is an edge: loaded only to use it
+    console.print(control.resume(the_run, celery_app))
     if wait:
         _end_of_wait(the_run, _follow(the_run))
 

@@ -17,7 +17,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lpz.data import DATASETS
+from lpz.data.specs import DATASETS
 from lpz.config.files import read_config_tree
 from lpz.errors import ConfigError, excerpt
 
@@ -279,7 +279,7 @@ def _describe(error: dict, data: dict, quoted: bool = True) -> str:
 
 
 def neighbourhood_size(config: Config) -> int:
-    from lpz.algorithm.grid import Grid
+    from lpz.config.grid import Grid
     grid = Grid.from_config(config)
     return max(len(grid.neighbourhood(cell)) for cell in grid.cells)
 

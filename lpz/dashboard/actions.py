@@ -3,4 +3,10 @@ from __future__ import annotations
 
 from lpz.engine.control import cancel, resume
 
-ACTIONS = {"cancel": cancel, "resume": resume}
+
+def _resume(run) -> str:
+    from lpz.celery import app  # the broker's edge: loaded only to send a run to the workers
+    return resume(run, app)
+
+
+ACTIONS = {"cancel": cancel, "resume": _resume}

@@ -28,7 +28,7 @@ from starlette.routing import Route
 from lpz.dashboard.actions import ACTIONS
 from lpz.dashboard.reading import Reader
 from lpz.errors import RunNotFound, UserError
-from lpz.hosts import is_loopback
+from lpz.store.hosts import is_loopback
 from lpz.runs import DamagedRun
 from lpz.safe_names import check_relative
 from lpz.store.base import Store

@@ -14,7 +14,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from lpz.dashboard.app import create_app, host_name, new_token
 from lpz.errors import UserError
-from lpz.hosts import is_loopback
+from lpz.store.hosts import is_loopback
 from lpz.store.base import Store
 
 TOKEN_VARIABLE = "LPZ_DASHBOARD_TOKEN"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from lpz.data.base import Dataset
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 
 
 @dataclass(frozen=True)

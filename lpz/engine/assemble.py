@@ -20,7 +20,7 @@ import torch
 from lpz.algorithm import mixture, nets
 from lpz.runs import Run
 from lpz.scoring import make_scorer
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 from lpz.engine.work import read_state, repaired, run_dataset
 
 

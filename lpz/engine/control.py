@@ -15,18 +15,18 @@ def cancel(run: Run) -> str:
     return f"cancelled {run.id}; `{again}` continues it"
 
 
-def resume(run: Run) -> str:
+def resume(run: Run, app) -> str:
     """A stalled, cancelled or failed cluster run is sent to the workers again from its last complete
-    generation; a local run continues where it trains (`lpz run --resume`)."""
+    generation, through the Celery app (lpz.celery: the caller, an edge of the package, passes it); a
+    local run continues where it trains (`lpz run --resume`)."""
     if run.finished():
         raise UserError(f"run {run.id} has finished; `lpz sample {run.id}` draws from it")
     if run.executor != "cluster":
         raise UserError(f"run {run.id} is a local run: `lpz run --resume {run.id}` continues it on a machine "
                         f"that trains it")
-    from lpz.celery import app as celery_app  # the broker is an edge: imported only to use it
     from lpz.engine.broker import check_broker
     from lpz.engine.cluster import Cluster
     check_broker()
     run.store.check()
-    Cluster(celery_app).resume(run)
+    Cluster(app).resume(run)
     return f"resumed {run.id} from generation {run.last_complete_generation()}"

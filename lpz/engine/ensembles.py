@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 import torch
 
 from lpz.algorithm import ensemble_search, mixture, nets
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 from lpz.engine.work import read_state, repaired, run_dataset
 from lpz.errors import UserError
 from lpz.runs import Run, keys

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 
 from lpz import __version__
-from lpz.algorithm.grid import Grid
+from lpz.config.grid import Grid
 from lpz.config import Config, resolved, validate
 from lpz.data.specs import DATASETS
 from lpz.errors import ConfigError, CorruptObject, ObjectMissing, RunNotFound, UserError, excerpt

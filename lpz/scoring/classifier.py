@@ -32,7 +32,7 @@ from lpz.files import sha256
 from lpz.scoring.base import Scorer
 from lpz.scoring.cache import cached_arrays, write_atomically
 from lpz.scoring.frechet import Statistics, frechet_distance
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 
 DATASETS = ("mnist", "fashion-mnist")
 SAMPLE_SHAPE = (1, 28, 28)

@@ -310,7 +310,7 @@ def inception_scorer(dataset, device: str = "cpu", weights: Path | None = None, 
     from lpz.scoring.base import Scorer
     from lpz.scoring.cache import cached_arrays
     from lpz.scoring.frechet import Statistics
-    from lpz.algorithm.seeding import generator
+    from lpz.seeding import generator
 
     if random_init:
         network, name = fid_inception(generator("fid-inception", "random-init")).to(device), RANDOM_SCORER_NAME

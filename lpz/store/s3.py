@@ -29,7 +29,7 @@ from urllib3.exceptions import (
 
 from lpz.errors import CorruptObject, ObjectMissing, ObjectTooLarge, StoreError, StoreUnavailable
 from lpz.files import sha256
-from lpz.hosts import is_loopback
+from lpz.store.hosts import is_loopback
 from lpz.store.base import MAX_OBJECT_BYTES, Store, check_key, check_prefix, is_key
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024  # objects this large go up in parts

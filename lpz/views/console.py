@@ -7,7 +7,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from lpz.printable import printable
+from lpz.views.printable import printable
 from lpz.views.status import ago, duration
 
 CELL_STYLE = {"done": "green", "running": "yellow", "waiting": "dim", "lost": "magenta", "failed": "red"}
@@ -15,7 +15,7 @@ SPARKS = "▁▂▃▄▅▆▇█"
 
 
 def shown(value):
-    """A status with each of its strings printable (lpz.printable): run.json, control.json, leases and the
+    """A status with each of its strings printable (lpz.views.printable): run.json, control.json, leases and the
     broker's refusals are untrusted, and tables lay out what is shown, escapes included."""
     if isinstance(value, str):
         return printable(value)

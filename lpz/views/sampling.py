@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from lpz.algorithm import mixture, nets
-from lpz.algorithm.seeding import generator
+from lpz.seeding import generator
 from lpz.errors import UserError
 from lpz.runs import Run
 from lpz.views.pictures import grid_bytes, scatter_bytes
