@@ -7,7 +7,8 @@ cell wait a fixed time as if it computed):
   return, counted in the store layer (lpz.store.s3.S3Store's methods, wrapped), apart for the
   supervisor's thread and for tasks;
 - each task's wall time and the part of it spent in the cell's computation (lpz.algorithm.cell.step);
-- LPZ_BENCH_CELL_SECONDS: a cell waits that long before it computes, as if it were a real network.
+- LPZ_BENCH_CELL_SECONDS: a cell waits that long instead of computing, its networks carried over unchanged,
+  as if a GPU computed it: the throughput measurement's stand-in for many GPUs on two cores.
 
 Each process writes what it counted to LPZ_BENCH_COUNTS/<pid>.json after every task and every
 supervisor tick; bench/scale.py adds them up.
@@ -21,11 +22,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from dataclasses import replace
+
 from celery import signals
 
 import lpz.engine.cluster as cluster
 import lpz.algorithm.cell as cell
 from lpz.celery import app  # noqa: F401  (what `celery -A bench.scale_worker` runs)
+from lpz.config.grid import Grid
+from lpz.records import CellMetrics, IndividualSummary, Losses, MixtureRecord
 from lpz.store import s3
 
 COUNTS = Path(os.environ["LPZ_BENCH_COUNTS"])
@@ -65,12 +70,26 @@ _real_step = cell.step
 
 def _timed_step(*args, **kwargs):
     start = time.perf_counter()
-    if CELL_SECONDS:
-        time.sleep(CELL_SECONDS)
     try:
-        return _real_step(*args, **kwargs)
+        return _waiting_step(*args, **kwargs) if CELL_SECONDS else _real_step(*args, **kwargs)
     finally:
         _compute.seconds = getattr(_compute, "seconds", 0.0) + time.perf_counter() - start
+
+
+def _waiting_step(config, cell_index, generation, own, neighbours, dataset, scorer, device="cpu"):
+    """A cell that waits CELL_SECONDS instead of computing and carries its networks over unchanged: what a
+    worker then does is only lpz's coordination (the reads, the commit, the sends), so two cores can stand
+    in for many GPUs."""
+    time.sleep(CELL_SECONDS)
+    hood = Grid.from_config(config).neighbourhood(cell_index)
+    summary = lambda i: IndividualSummary(fitness=0.0, lr=i.lr, origin=i.origin, loss=i.loss or "bce")  # noqa: E731
+    metrics = CellMetrics(cell=cell_index, generation=generation + 1, score=None,
+                          mixture=MixtureRecord(cells=hood, weights=list(own.mixture_weights), accepted=False),
+                          losses=Losses(generator=None, discriminator=None),
+                          generators=[summary(i) for i in own.generators],
+                          discriminators=[summary(i) for i in own.discriminators],
+                          seconds={"waiting": CELL_SECONDS})
+    return replace(own, generation=generation + 1), metrics, None
 
 
 cell.step = _timed_step
