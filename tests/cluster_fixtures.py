@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import wait_until
 
 TEST_DB = 11  # a Redis database of its own, flushed by the tests
 
@@ -24,14 +26,26 @@ class Worker:
                                         stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if "ready." in self.log.read_text():
-                return
+        def ready() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"worker {self.name} exited:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        raise AssertionError(f"worker {self.name} not ready in {timeout} s:\n{self.log.read_text()[-3000:]}")
+            return "ready." in self.log.read_text()
+        wait_until(ready, timeout, lambda: f"worker {self.name} to be ready:\n{self.log.read_text()[-3000:]}")
+
+    def returned(self, task_id: str = "") -> list[str]:
+        """What each task the worker has ended (or the one of task_id) returned, as Celery logged it at its
+        end: a task listed here has done all it will do."""
+        task = re.escape(task_id) if task_id else r"[^\]]+"
+        return re.findall(rf"Task lpz\.\w+\[{task}\] succeeded in \S+: (.*)", self.log.read_text())
+
+    def ended(self, count: int = 1, task_id: str = "", timeout: float = 60) -> list[str]:
+        """What the worker's tasks (or the one of task_id) returned, once count of them have ended."""
+        def returned() -> list[str]:
+            found = self.returned(task_id)
+            return found if len(found) >= count else []
+        which = f"task {task_id}" if task_id else f"{count} task(s)"
+        return wait_until(returned, timeout,
+                          lambda: f"worker {self.name} to end {which}:\n{self.log.read_text()[-3000:]}")
 
     def kill(self) -> None:
         """SIGKILL the whole worker, main process and pool children, as a power loss would."""

@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -47,6 +49,21 @@ def tiny(**overrides) -> dict:
 
 def tiny_config(**overrides):
     return validate(tiny(**overrides))
+
+
+def wait_until(condition: Callable, timeout: float, what: str | Callable[[], str], interval: float = 0.2):
+    """Poll condition() until it returns something true, and return that. Past timeout seconds, an
+    AssertionError: "waited <timeout> s for <what>" (what: a description, or a function giving one, called
+    only then, e.g. to show a log's tail). A condition that knows the wait is hopeless (a process it waits
+    on exited) raises its own AssertionError at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what() if callable(what) else what}")
+        time.sleep(interval)
 
 
 def lpz(*args, check=True, env=None, timeout=300) -> subprocess.CompletedProcess:

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from lpz.errors import UserError
 from lpz.runs import Run
 from lpz.store import LocalStore
 from tests.dashboard_helpers import CHROMIUM, Dashboard, free_port
-from tests.helpers import lpz, tiny, tiny_config, unavailable
+from tests.helpers import lpz, tiny, tiny_config, unavailable, wait_until
 
 SECRET = "TOPSECRET-outside-the-store"
 
@@ -239,11 +238,10 @@ def test_a_new_generation_appears_without_reload(dashboard, store, browser, tmp_
                                  "--store", str(store), "--workers", "1"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 60
-        while not (new := set(os.listdir(store / "runs")) - before):
-            assert time.time() < deadline and training.poll() is None
-            time.sleep(0.2)
-        run_id = new.pop()
+        def new_run() -> set:
+            assert training.poll() is None, "lpz run exited"
+            return set(os.listdir(store / "runs")) - before
+        run_id = wait_until(new_run, 60, "lpz run to create its run").pop()
         errors = []
         page = watched_page(browser, errors)
         page.goto(f"{dashboard.url.split('?')[0]}run/{run_id}")
