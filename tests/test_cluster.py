@@ -1,7 +1,6 @@
 """Distributed runs: `lpz submit` to real Celery workers on a real Redis and S3 server."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from lpz.engine import engine
 from lpz.engine.local import run_local
 from lpz.runs import Run
 from lpz.store import LocalStore, open_store
-from tests.helpers import lpz, one_line_error, tiny
+from tests.helpers import lpz, one_line_error, tiny, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -31,12 +30,21 @@ def submit(config: Path, store: str, env: dict, *flags) -> str:
 
 def wait_until_ended(store: str, run_id: str, timeout: float = 180) -> Run:
     run = Run.open(open_store(store), run_id)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if run.finished() or run.control():
-            return run
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} did not end in {timeout} s (generation {run.last_complete_generation()})")
+    wait_until(lambda: run.finished() or run.control(), timeout,
+               lambda: f"run {run_id} to end (at generation {run.last_complete_generation()})", interval=0.3)
+    return run
+
+
+def committed_count(run: Run) -> int:
+    return sum(len(cells) for cells in run.committed_cells().values())
+
+
+def lease_holder(run: Run, workers: list, generation: int):
+    """The worker holding the lease of a cell of that generation (at work on it), or None."""
+    for key in run.store.list(run.key("gen", generation) + "/"):
+        if key.endswith("lease.json"):
+            return next(w for w in workers if w.name == run.store.get_json(key)["worker"])
+    return None
 
 
 def final_states(run: Run) -> dict[int, bytes]:
@@ -87,15 +95,8 @@ def test_a_worker_killed_mid_task_costs_only_time(tmp_path, cluster_env, start_w
     run_id = submit(config, store, cluster_env)
 
     run = Run.open(open_store(store), run_id)
-    deadline, victim = time.time() + 120, None
-    while victim is None and time.time() < deadline:
-        for key in run.store.list(run.key("gen", 2) + "/"):  # a cell of generation 2 in progress
-            if key.endswith("lease.json"):
-                holder = run.store.get_json(key)["worker"]
-                victim = next(w for w in workers if w.name == holder)
-                break
-        time.sleep(0.05)
-    assert victim is not None, "no cell task of generation 2 was seen running"
+    victim = wait_until(lambda: lease_holder(run, workers, 2), 120, "a cell task of generation 2 to run",
+                        interval=0.05)
     victim.kill()
 
     run = wait_until_ended(store, run_id, timeout=240)
@@ -159,25 +160,37 @@ def test_a_damaged_checkpoint_is_detected_and_recomputed(tmp_path, cluster_env, 
     assert final_states(run) == reference_states(tmp_path, config)
 
 
-def test_cancel_then_resume(tmp_path, cluster_env, start_workers, s3_bucket):
-    start_workers(1)
+def test_cancel_then_resume(tmp_path, cluster_env, start_workers, s3_bucket, cluster):
+    start_workers(1)  # one process: one task at a time
     # Long enough that `lpz cancel` lands well before the end, even on a loaded machine.
     config = write_config(tmp_path / "tiny.yml", **{"trainer.generations": 8, "dataloader.n_batches": 40})
     store = f"s3://{s3_bucket}"
     run_id = submit(config, store, cluster_env)
     run = Run.open(open_store(store), run_id)
-    while run.last_complete_generation() < 1:
-        time.sleep(0.1)
+    wait_until(lambda: run.last_complete_generation() >= 1, 120, f"run {run_id} to complete generation 1", interval=0.1)
     lpz("cancel", run_id, "--store", store, env=cluster_env)
-    time.sleep(3)  # any cell task in flight finishes; no new one starts
-    stopped_at = len(run.store.list(run.key("gen")))
-    time.sleep(2)
-    assert len(run.store.list(run.key("gen"))) == stopped_at and not run.finished()
+    at_cancel = committed_count(run)
+    # The task in flight when the cancel landed finishes; those queued (and any it sends) are dropped.
+    wait_until(lambda: not cluster.queued(run_id), 60, f"the tasks of run {run_id} to leave the queue and the worker")
+    assert committed_count(run) <= at_cancel + 1 and not run.finished()
     assert "cancelled" in lpz("status", run_id, "--store", store, env=cluster_env).stdout
 
     lpz("resume", run_id, "--store", store, env=cluster_env)
     run = wait_until_ended(store, run_id)
     assert run.finished()
+
+
+def test_work_queued_for_a_cancelled_run_is_dropped_by_the_worker(tmp_path, cluster_env, start_workers, s3_bucket):
+    """The four tasks `lpz submit` queued wait for a worker; the run is cancelled meanwhile. The worker that
+    comes takes each from the queue and ends it without training: nothing of the run is written."""
+    store = f"s3://{s3_bucket}"
+    run_id = submit(write_config(tmp_path / "tiny.yml"), store, cluster_env)  # no worker yet
+    lpz("cancel", run_id, "--store", store, env=cluster_env)
+    worker = start_workers(1)[0]
+    assert worker.ended(4, timeout=120) == ["{'skipped': 'cancelled'}"] * 4
+    run = Run.open(open_store(store), run_id)
+    assert run.store.list(run.key("gen") + "/") == []  # no lease, no checkpoint, no commit
+    assert "cancelled" in lpz("status", run_id, "--store", store, env=cluster_env).stdout
 
 
 def test_a_task_that_keeps_failing_marks_the_run_failed(tmp_path, cluster_env, start_workers, s3_bucket):
@@ -190,7 +203,7 @@ def test_a_task_that_keeps_failing_marks_the_run_failed(tmp_path, cluster_env, s
     store = f"s3://{s3_bucket}"
     run = wait_until_ended(store, submit(config, store, cluster_env), timeout=120)
     control = run.control()
-    assert control["state"] == "failed" and "train-images-idx3-ubyte" in control["error"]
+    assert control.state == "failed" and "train-images-idx3-ubyte" in control.error
     status = lpz("status", run.id, "--store", store, env=cluster_env).stdout
     assert "failed" in status and "train-images-idx3-ubyte" in status
 

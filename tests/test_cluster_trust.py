@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -13,20 +12,18 @@ import redis
 from lpz.config import validate
 from lpz.runs import Run
 from lpz.store import open_store
-from tests.helpers import lpz, one_line_error, tiny
+from tests.helpers import lpz, one_line_error, tiny, wait_until
 from tests.test_cluster import submit, write_config
 
 pytestmark = pytest.mark.cluster
 
 
 def wait_for_refusals(client: redis.Redis, run_id: str, count: int = 1, timeout: float = 60) -> list[dict]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    """The refusal records of a run once count workers have refused it (one record per worker)."""
+    def refusals() -> list[dict]:
         records = [json.loads(raw) for raw in client.hvals(f"lpz:refused:{run_id}")]
-        if len(records) >= count:
-            return records
-        time.sleep(0.2)
-    raise AssertionError(f"no worker refused run {run_id} in {timeout} s")
+        return records if len(records) >= count else []
+    return wait_until(refusals, timeout, f"{count} worker(s) to refuse run {run_id}")
 
 
 def files_under(folder: Path) -> list[Path]:
@@ -44,7 +41,7 @@ def test_a_run_in_a_store_the_workers_do_not_serve_is_refused_and_status_says_wh
     records = wait_for_refusals(redis.Redis.from_url(cluster_env["LPZ_BROKER_URL"]), run_id)
     assert records[0]["worker"] == workers[0].name and "is not served by this worker" in records[0]["reason"]
     assert "LPZ_ALLOWED_STORES" in records[0]["reason"]
-    time.sleep(1)
+    assert workers[0].ended(4) == ["{'refused': True}"] * 4  # every task lpz submit sent has ended
     assert files_under(other) == before  # the worker wrote nothing there: no lease, no checkpoint
     assert "refused a task for run" in workers[0].log.read_text()
 
@@ -57,10 +54,7 @@ def test_a_store_in_the_allow_list_is_served(tmp_path, cluster_env, start_worker
     start_workers(1, env={**cluster_env, "LPZ_ALLOWED_STORES": f"s3://nothing-here, file://{other}"})
     run_id = submit(write_config(tmp_path / "tiny.yml", **{"trainer.generations": 1}), str(other), cluster_env)
     run = Run.open(open_store(str(other)), run_id)
-    deadline = time.time() + 120
-    while not run.finished() and time.time() < deadline:
-        time.sleep(0.3)
-    assert run.finished()
+    wait_until(run.finished, 120, f"run {run_id} in the allowed store to finish", interval=0.3)
 
 
 @pytest.mark.parametrize("kwargs, why", [
@@ -74,10 +68,8 @@ def test_hostile_messages_are_refused_and_write_nothing(tmp_path, cluster_env, s
     kwargs = {**kwargs, "store": kwargs["store"] if kwargs["store"] is not None else cluster_env["LPZ_STORE"]}
     if kwargs["run_id"] == "../../etc":
         why = "is malformed"
-    cluster.app.send_task("lpz.train_cell", kwargs=kwargs, queue="gpu")
-    deadline = time.time() + 60
-    while "refused a task" not in worker.log.read_text() and time.time() < deadline:
-        time.sleep(0.2)
+    task = cluster.app.send_task("lpz.train_cell", kwargs=kwargs, queue="gpu")
+    assert worker.ended(task_id=task.id) == ["{'refused': True}"]
     log = worker.log.read_text()
     assert "refused a task" in log and why in log, log[-2000:]
     assert not Path("/tmp/lpz-hostile-store").exists()
@@ -95,8 +87,9 @@ def test_a_task_for_a_cell_or_generation_the_run_does_not_have_is_refused(tmp_pa
     worker = start_workers(1)[0]
     store = open_store(cluster_env["LPZ_STORE"])
     run = Run.create(store, validate(tiny(**{"trainer.generations": 3})), run_id="victim")
-    cluster.app.send_task("lpz.train_cell", kwargs={"store": store.url, "run_id": run.id, "generation": generation,
-                                                    "cell": cell}, queue="gpu")
+    task = cluster.app.send_task("lpz.train_cell", kwargs={"store": store.url, "run_id": run.id,
+                                                           "generation": generation, "cell": cell}, queue="gpu")
+    assert worker.ended(task_id=task.id) == ["{'refused': True}"]
     records = wait_for_refusals(cluster.redis, run.id)
     assert why in records[0]["reason"]
     assert store.list("") == ["runs/victim/run.json"]
@@ -131,11 +124,9 @@ def test_a_message_with_a_run_id_of_10_mb_is_logged_as_short_escaped_lines(clust
     cluster.app.send_task("lpz.train_cell", kwargs={"store": cluster_env["LPZ_STORE"], "run_id": run_id,
                                                     "generation": 0, "cell": 0},
                           queue="gpu", task_id=task_id, kwargsrepr="\x1b[8m" + "k" * 100_000)
-    deadline = time.time() + 90
-    while "succeeded in" not in worker.log.read_text() and time.time() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: "succeeded in" in worker.log.read_text(), 90,
+               lambda: f"the worker to end the task:\n{worker.log.read_text()[-2000:]}")
     log = worker.log.read_text()
-    assert "succeeded in" in log, log[-2000:]
     longest = max(log.splitlines(), key=len)
     assert len(longest) < 2000, f"a log line of {len(longest):,} characters: {longest[:200]}..."
     assert not any(raw in log for raw in RAW_CONTROLS), [line[:200] for line in log.splitlines() if "\x1b" in line]

@@ -9,7 +9,9 @@ import pytest
 
 from lpz.runs import Run
 from lpz.store import open_store
-from tests.test_cluster import final_states, reference_states, submit, wait_until_ended, write_config
+from tests.helpers import wait_until
+from tests.test_cluster import (final_states, lease_holder, reference_states, submit, wait_until_ended,
+                                write_config)
 from tests.test_cluster_trust import wait_for_refusals
 
 pytestmark = pytest.mark.cluster
@@ -18,10 +20,8 @@ pytestmark = pytest.mark.cluster
 def started(store: str, run_id: str, timeout: float = 60) -> Run:
     """The run, once its first generation is complete (the run is training, not yet finished)."""
     run = Run.open(open_store(store), run_id)
-    deadline = time.time() + timeout
-    while run.last_complete_generation() < 1:
-        assert time.time() < deadline, f"run {run_id} did not complete a generation in {timeout} s"
-        time.sleep(0.1)
+    wait_until(lambda: run.last_complete_generation() >= 1, timeout, f"run {run_id} to complete a generation",
+               interval=0.1)
     return run
 
 
@@ -80,15 +80,8 @@ def test_a_poisoned_active_run_does_not_stop_the_supervision_of_another(tmp_path
     config = write_config(tmp_path / "healthy.yml", **{"dataloader.n_batches": 150})
     run_id = submit(config, store, cluster_env)
     run = Run.open(the_store, run_id)
-    deadline, victim = time.time() + 240, None  # generous: a loaded machine trains slowly
-    while victim is None and time.time() < deadline:
-        for key in the_store.list(run.key("gen", 2) + "/"):  # a cell of generation 2 in progress
-            if key.endswith("lease.json"):
-                holder = the_store.get_json(key)["worker"]
-                victim = next(w for w in workers if w.name == holder)
-                break
-        time.sleep(0.05)
-    assert victim is not None, "no cell task of generation 2 was seen running"
+    victim = wait_until(lambda: lease_holder(run, workers, 2), 240,  # generous: a loaded machine trains slowly
+                        "a cell task of generation 2 to run", interval=0.05)
     victim.kill()
 
     run = wait_until_ended(store, run_id, timeout=120)  # leases of 1 s: the supervisor acts within seconds
