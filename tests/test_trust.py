@@ -84,6 +84,48 @@ def test_garbage_markers_and_forged_checkpoints_are_recomputed_to_the_same_bytes
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.slow
+def test_flipped_bytes_in_a_local_checkpoint_are_detected_and_recomputed_to_the_same_bytes(tmp_path):
+    """A local store has no checksum of its own: the sha256 in the commit marker is all that catches a
+    checkpoint whose bytes changed (these flips still load as tensors, only with other values)."""
+    store = LocalStore(tmp_path / "store")
+    run = Run.create(store, validate(tiny()), run_id="r")  # 2 generations: generation 1 committed, 2 to come
+    for c in run.grid.cells:
+        compute_cell(run, 0, c)
+    damaged = {run.cell_key(1, 0, "state.pt"): None, run.cell_key(1, 1, "public.pt"): None}
+    for key in damaged:
+        path = Path(store.root, key)
+        damaged[key] = good = path.read_bytes()
+        flipped = bytearray(good)
+        flipped[len(flipped) // 2] ^= 0xFF
+        path.write_bytes(bytes(flipped))  # the marker (metrics.json) is left as it was
+
+    resumed = lpz("run", "--resume", "r", "--store", store.root)
+
+    for key, good in damaged.items():
+        assert f"{key} is corrupt: its sha256 differs from the one committed" in resumed.stderr
+        assert store.get(key) == good  # recomputed, byte for byte
+    assert run.finished()
+
+
+def test_a_committed_cell_generation_whose_marker_is_garbage_is_recomputed_not_taken_as_committed(tmp_path):
+    """The work unit both transports run (a task delivered twice, `lpz run`) meets a commit marker it
+    cannot read: it computes the cell-generation again and commits a sound marker, not the garbage."""
+    store = LocalStore(tmp_path / "store")
+    run = Run.create(store, validate(tiny()), run_id="r")
+    committed = compute_cell(run, 0, 0)
+    state = store.get(run.cell_key(1, 0, "state.pt"))
+    garbage = b"\xff\x00 not JSON, not even UTF-8"
+    store.put(run.cell_key(1, 0, "metrics.json"), garbage)
+
+    again = compute_cell(run, 0, 0)
+
+    marker = store.get(run.cell_key(1, 0, "metrics.json"))
+    assert marker != garbage and run.metrics(1, 0) == again  # a sound marker, the one returned
+    assert again.committed_at > committed.committed_at  # committed anew, after the first commit
+    assert again.files == committed.files and store.get(run.cell_key(1, 0, "state.pt")) == state
+
+
 @pytest.mark.parametrize("kind", ["local", "s3"])
 def test_a_damaged_result_is_refused_and_lpz_assemble_rebuilds_it(tmp_path, kind, s3_store, raw_s3):
     run = finished_run(tmp_path / "local")
@@ -129,10 +171,23 @@ HOSTILE_NAMES = {"absolute": "/tmp/lpz-pwned-{0}/x.pth", "up the tree": "../../l
                  "through a link": "link/lpz-pwned.pth"}
 
 
+def put_where_the_name_points(store, raw_s3, name: str, data: bytes) -> None:
+    """data under the key a manifest's file name makes, written behind the store's back (lpz's stores refuse
+    such keys): where a pull that checked no names would fetch it from."""
+    key = keys.dataset_file("mnist", name)
+    if isinstance(store, LocalStore):
+        path = Path(store.root) / key  # the file system resolves '..'; '//' is one '/'
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    elif ".." not in key.split("/"):  # S3 clients send no object name with '..': there is nothing to fetch
+        raw_s3.put_object(store.bucket, store.prefix + key, io.BytesIO(data), len(data),
+                          metadata={"sha256": hashlib.sha256(data).hexdigest()})
+
+
 @pytest.mark.parametrize("kind", ["local", "s3"])
 @pytest.mark.parametrize("hostile", HOSTILE_NAMES)
 def test_a_hostile_manifest_writes_nothing_outside_the_data_directory(tmp_path, monkeypatch, kind, hostile,
-                                                                      s3_store):
+                                                                      s3_store, raw_s3):
     store = s3_store if kind == "s3" else LocalStore(tmp_path / "store")
     data_dir, outside = tmp_path / "data", tmp_path / "outside"
     outside.mkdir()
@@ -141,16 +196,20 @@ def test_a_hostile_manifest_writes_nothing_outside_the_data_directory(tmp_path, 
     monkeypatch.setenv("LPZ_DATA_DIR", str(data_dir))
     name = HOSTILE_NAMES[hostile].format(tmp_path.name)
     payload = b"import os; os.mkdir('/tmp/lpz-pwned')\n"
-    store.put(f"data/mnist/files/{name}" if hostile == "through a link" else "data/mnist/files/x", payload)
     store.put_json(keys.manifest("mnist"), {"files": {name: {"sha256": hashlib.sha256(payload).hexdigest(),
                                                             "size": len(payload)}}})
-    with pytest.raises((BadManifest, UnsafeName)) as refused:
+    put_where_the_name_points(store, raw_s3, name, payload)
+    try:
         pull(store, "mnist")
-    assert len(str(refused.value).splitlines()) == 1
+        refused = None
+    except Exception as e:  # what was written is checked first, whatever pull raised
+        refused = e
     assert list(outside.iterdir()) == []
     assert not Path(f"/tmp/lpz-pwned-{tmp_path.name}").exists() and not Path("/tmp/lpz-pwned").exists()
     assert not (tmp_path / f"lpz-pwned-{tmp_path.name}.pth").exists()
     assert sorted(p.name for p in (data_dir / "mnist").iterdir()) == ["link"]
+    assert isinstance(refused, (BadManifest, UnsafeName)), refused
+    assert len(str(refused).splitlines()) == 1
 
 
 def test_store_keys_never_leave_the_store(tmp_path):
