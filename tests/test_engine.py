@@ -61,15 +61,22 @@ def test_what_is_due_follows_the_commits(tmp_path):
 
 
 def test_a_cell_goes_ahead_once_its_neighbourhood_has_committed_and_computes_the_same_bytes(tmp_path):
-    """On a 2x2 torus cell 0's neighbourhood is 0, 1 and 2: it need not wait for cell 3."""
+    """On a 2x2 torus cell 0's neighbourhood is 0, 1 and 2: it need not wait for cell 3. The cells the engine
+    says are ready are computed, and must not need what is missing (computing a cell whose neighbourhood
+    has not committed would first compute the missing neighbour: its marker would appear)."""
     config = validate(tiny(**{"trainer.generations": 3}))
     eager, barrier = (Run.create(LocalStore(tmp_path / name), config, run_id="r") for name in ("eager", "barrier"))
     for cell in (0, 1, 2):
         compute_cell(eager, 0, cell)
-    assert engine.committed(eager, 1, 2) == engine.Due("cells", 1, (0,))
-    compute_cell(eager, 1, 0)                       # generation 2 of cell 0 while cell 3 is still at 0
+    assert engine.ahead(eager, 1) == (0,)  # read from the store (a local run's start)
+    made_ready = engine.committed(eager, 1, 2)  # told by the commit of cell 2
+    assert made_ready == engine.Due("cells", 1, (0,))
+    for cell in made_ready.cells:
+        compute_cell(eager, 1, cell)  # generation 2 of cell 0 while cell 3 is still at 0...
+    assert not eager.committed(1, 3)  # ...without needing it
     compute_cell(eager, 0, 3)
     assert engine.committed(eager, 1, 3) == engine.Due("cells", 1, (1, 2, 3))  # cell 3 made the rest ready
+    assert engine.ahead(eager, 1) == (1, 2, 3)  # cell 0 has gone ahead already
 
     for cell in range(4):
         compute_cell(barrier, 0, cell)
@@ -79,18 +86,27 @@ def test_a_cell_goes_ahead_once_its_neighbourhood_has_committed_and_computes_the
 
 
 def test_local_runs_let_cells_go_ahead_and_keep_their_bytes(tmp_path):
-    """With two workers on a 3x3 grid cells start their next generation before the last one is complete
-    (seen in the commit times), and the run's bytes are those of one worker (no going ahead)."""
+    """With three workers on a 3x3 grid cells start their next generation before the last one is complete,
+    but never before their own neighbourhood committed it (seen in the commit and start times), and the
+    run's bytes are those of one worker (no going ahead). The bytes alone would not tell a cell started too
+    early (it computes its missing neighbour first, to the same bytes): the start times do. Three workers,
+    not two: the laggards go first, so with two at most one cell of a generation still runs when the next
+    starts, and a cell wrongly taken for ready (neighbours not checked) showed in none of the tries; with
+    three, in most (the 2x2 test above catches it every time)."""
     config = validate(tiny(**{"grid.rows": 3, "grid.cols": 3, "trainer.generations": 4}))
-    one, two = (Run.create(LocalStore(tmp_path / name), config, run_id="r") for name in ("one", "two"))
+    one, three = (Run.create(LocalStore(tmp_path / name), config, run_id="r") for name in ("one", "three"))
     run_local(one, workers=1)
-    run_local(two, workers=2)
-    metrics = two.all_metrics()
+    run_local(three, workers=3)
+    metrics = three.all_metrics()
     overlapped = any(m.started_at < max(c.committed_at for c in metrics[g - 1].values())
                      for g in (2, 3, 4) for m in metrics[g].values())
     assert overlapped
+    for g in (2, 3, 4):
+        for cell, m in metrics[g].items():
+            hood = three.grid.neighbourhood(cell)
+            assert m.started_at > max(metrics[g - 1][n].committed_at for n in hood), (g, cell)
     final = lambda run: [Path(run.store.root, run.cell_key(4, c, "state.pt")).read_bytes() for c in range(9)]
-    assert final(one) == final(two)
+    assert final(one) == final(three)
 
 
 def age(run: Run, seconds: float) -> None:
