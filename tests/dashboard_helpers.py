@@ -21,11 +21,14 @@ def free_port() -> int:
 
 class Dashboard:
     """`lpz dashboard` in a subprocess on a free loopback port; .url is the URL it printed (with its token).
-    env: the subprocess's environment (default: this process's), always without LPZ_DASHBOARD_TOKEN."""
+    env: the subprocess's environment (default: this process's), without LPZ_DASHBOARD_TOKEN unless token
+    gives one."""
 
-    def __init__(self, store: Path, *flags: str, env: dict | None = None):
+    def __init__(self, store: Path, *flags: str, env: dict | None = None, token: str | None = None):
         self.port = free_port()
         env = {k: v for k, v in (env or os.environ).items() if k != "LPZ_DASHBOARD_TOKEN"}
+        if token:
+            env["LPZ_DASHBOARD_TOKEN"] = token
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from lpz.cli import entry; entry()", "dashboard", "--store", str(store),
              "--port", str(self.port), *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -37,9 +40,10 @@ class Dashboard:
             assert time.time() < deadline and self.process.poll() is None, self.process.stderr.read()
             time.sleep(0.2)
 
-    def get(self, path: str, method: str = "GET", headers: dict | None = None) -> tuple[int, str]:
-        """The status and body for a raw path (sent as is: nothing normalises it)."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+    def get(self, path: str, method: str = "GET", headers: dict | None = None,
+            address: str = "127.0.0.1") -> tuple[int, str]:
+        """The status and body for a raw path (sent as is: nothing normalises it), asked at address."""
+        connection = http.client.HTTPConnection(address, self.port, timeout=30)
         try:
             connection.request(method, path, headers=headers or {})
             response = connection.getresponse()

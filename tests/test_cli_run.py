@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.helpers import lpz, lpz_here, one_line_error, tiny
+from tests.helpers import lpz, lpz_here, one_line_error, tiny, wait_until
 
 
 def write_config(path: Path, **overrides) -> Path:
@@ -90,9 +89,8 @@ def test_ctrl_c_stops_at_a_cell_boundary_and_resume_gives_the_same_bytes(tmp_pat
     process = subprocess.Popen([sys.executable, "-c", "from lpz.cli import entry; entry()", "run", str(config),
                                 "--store", str(store), "--workers", "2"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not list(store.glob("runs/*/gen/1/cell/*/metrics.json")) and time.time() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: list(store.glob("runs/*/gen/1/cell/*/metrics.json")), 120, "a cell of generation 1 to commit",
+               interval=0.05)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
@@ -111,6 +109,37 @@ def test_ctrl_c_stops_at_a_cell_boundary_and_resume_gives_the_same_bytes(tmp_pat
     for cell in range(4):
         final = f"4/cell/{cell}/state.pt"
         assert (gen / final).read_bytes() == (ref_store / "runs" / ref_id / "gen" / final).read_bytes()
+
+
+def test_lpz_sample_draws_from_each_generator_by_its_mixture_weight(tmp_path):
+    """A result of three generators, each drawing one point of its own, weighted 0.6 / 0.3 / 0.1 (written in
+    the store's format of a result, its sha256 recorded): of 1,000 samples, 600, 300 and 100 are each one's."""
+    import torch
+
+    from lpz.algorithm.cell import initial_state
+    from lpz.config import validate
+    from lpz.files import sha256
+    from lpz.runs import Run, keys
+    from lpz.store import LocalStore
+
+    run = Run.create(LocalStore(tmp_path / "store"), validate(tiny()), run_id="weighted")
+    generators = []
+    for i in range(3):
+        weights = dict(initial_state(run.config, i, run.sample_shape).generators[0].weights)
+        weights["body.6.weight"] = torch.zeros_like(weights["body.6.weight"])  # the last layer: its bias alone
+        weights["body.6.bias"] = torch.tensor([10.0 * (i + 1), 0.0])
+        generators.append(weights)
+    mixture = [0.6, 0.3, 0.1]
+    data = run.store.put_tensors(keys.result(run.id, "generators.pt"),
+                                 {"cells": [0, 1, 2], "weights": mixture, "generators": generators})
+    run.store.put_json(keys.result(run.id, "mixture.json"), {"score": None, "weights": mixture,
+                                                             "cells_mixed": [0, 1, 2],
+                                                             "files": {"generators.pt": sha256(data)}})
+
+    lpz("sample", "weighted", "-n", 1000, "-o", tmp_path / "samples", "--store", tmp_path / "store")
+    points = np.load(tmp_path / "samples" / "samples.npy")
+    counts = [int((points == [10.0 * (i + 1), 0.0]).all(axis=1).sum()) for i in range(3)]
+    assert counts == [600, 300, 100]
 
 
 def test_sampling_a_run_that_has_not_finished_says_so(tmp_path):

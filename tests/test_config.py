@@ -240,6 +240,22 @@ trainer:
     assert config.trainer.params.fitness.fitness_sample_size == 300
 
 
+def aliased(reuse_a: int, reuse_b: int) -> str:
+    """A valid config whose network section merges two anchored mappings, then reuses them by alias:
+    tiny as text, it expands to 9 + 3 * (1 + reuse_a) + 5 * (1 + reuse_b) values (mappings, lists and
+    scalars, keys included)."""
+    merged = ", ".join(["&a {name: mlp2d}", "&b {name: mlp2d, loss: bce}"] + ["*a"] * reuse_a + ["*b"] * reuse_b)
+    return f"dataloader: {{dataset_name: gaussian8}}\nnetwork:\n  <<: [{merged}]\n"
+
+
+def test_the_values_after_alias_expansion_are_bounded_at_ten_thousand(tmp_path):
+    just_under = write(tmp_path / "under.yml", aliased(3326, 1))  # 9 + 3 * 3327 + 5 * 2 = 10,000 values
+    assert load_config(just_under).network.name == "mlp2d"
+    just_over = write(tmp_path / "over.yml", aliased(3328, 0))  # 9 + 3 * 3329 + 5 * 1 = 10,001 values
+    assert "expands to more than 10,000 values" in str(config_error(just_over))
+    assert just_over.stat().st_size < 20_000  # what is bounded is the expansion, not the file
+
+
 def test_a_key_given_twice_inside_a_section_is_reported_with_its_lines(tmp_path):
     path = write(tmp_path / "twice.yml", """\
 dataloader: {dataset_name: gaussian8}

@@ -14,7 +14,7 @@ import pytest
 from lpz.runs import Run
 from lpz.store import LocalStore
 from tests.dashboard_helpers import Dashboard, free_port
-from tests.helpers import tiny_config
+from tests.helpers import tiny_config, wait_until
 
 REFUSED = (400, 403)
 
@@ -74,6 +74,34 @@ def test_off_loopback_the_token_still_guards_whatever_the_host(off_loopback):
     assert off_loopback.get("/api/runs", headers={"Host": "dash.example", **token})[0] == 200
 
 
+def network_address() -> str:
+    """This machine's IPv4 address on its network (the source of a route out: no packet is sent), or
+    loopback's when it has no route out."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only the route is looked up
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def test_a_read_only_dashboard_off_loopback_serves_nothing_without_the_token(store):
+    """`LPZ_DASHBOARD_TOKEN=... lpz dashboard --host 0.0.0.0` without actions: every page and read needs the
+    token, asked through the machine's network address as another machine would."""
+    server = Dashboard(store, "--host", "0.0.0.0", token="token-for-reads")
+    address = network_address()
+    try:
+        for path in ("/api/runs", "/api/runs/toy-hosts/status", "/", "/run/toy-hosts", "/static/app.js"):
+            code, body = server.get(path, address=address)
+            assert code == 403 and "toy-hosts" not in body, (address, path, code)
+        assert server.get("/api/runs", headers={"X-LPZ-Token": "token-wrong-here"}, address=address)[0] == 403
+        code, body = server.get("/api/runs", headers={"X-LPZ-Token": "token-for-reads"}, address=address)
+        assert code == 200 and "toy-hosts" in body
+        assert server.get("/api/runs?token=token-for-reads", address=address)[0] == 200
+    finally:
+        server.stop()
+
+
 def test_off_loopback_allowed_host_names_are_the_only_ones_answered(store):
     server = Dashboard(store, "--allow-actions", "--host", "0.0.0.0", "--allowed-host", "dash.example")
     try:
@@ -118,10 +146,10 @@ def served(store: Path, **limits):
     running = server(create_app(LocalStore(store)), "127.0.0.1", free_port(), **limits)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
-    deadline = time.time() + 30
-    while not running.started:
-        assert time.time() < deadline and thread.is_alive(), "the dashboard's server did not start"
-        time.sleep(0.05)
+    def started() -> bool:
+        assert thread.is_alive(), "the dashboard's server stopped"
+        return running.started
+    wait_until(started, 30, "the dashboard's server to start", interval=0.05)
     try:
         yield running.config.port
     finally:
@@ -202,7 +230,5 @@ def test_connections_beyond_the_bound_are_closed_at_once(store):
         finally:
             for s in sockets:
                 s.close()
-        deadline = time.time() + 10
-        while (code := get(port)) != 200:  # the bound counts open connections only
-            assert time.time() < deadline, code
-            time.sleep(0.1)
+        # the bound counts open connections only
+        wait_until(lambda: get(port) == 200, 10, "an answer once the connections closed", interval=0.1)

@@ -50,6 +50,38 @@ def test_a_damaged_pushed_file_is_refused(data_env, s3_bucket, tmp_path, monkeyp
     assert not (tmp_path / "worker-data" / "mnist" / "train-labels-idx1-ubyte.gz").exists()
 
 
+def flipped(data: bytes) -> bytes:
+    """The same number of bytes, one of them changed."""
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0x01
+    return bytes(damaged)
+
+
+def test_a_pushed_file_damaged_without_changing_its_size_is_refused(data_env, mnist_dir, s3_bucket, tmp_path,
+                                                                      monkeypatch):
+    store = open_store(f"s3://{s3_bucket}")
+    push(store, "mnist")
+    labels = "train-labels-idx1-ubyte.gz"
+    store.put(f"data/mnist/files/{labels}", flipped((mnist_dir / labels).read_bytes()))  # only its sha256 tells
+    monkeypatch.setenv("LPZ_DATA_DIR", str(tmp_path / "worker-data"))
+    with pytest.raises(DamagedDataset, match="train-labels.*sha256 differs"):
+        pull(store, "mnist")
+    assert not (tmp_path / "worker-data" / "mnist" / labels).exists()
+
+
+def test_a_local_copy_damaged_without_changing_its_size_is_pulled_again(data_env, mnist_dir, s3_bucket, tmp_path,
+                                                                         monkeypatch):
+    store = open_store(f"s3://{s3_bucket}")
+    push(store, "mnist")
+    labels = "train-labels-idx1-ubyte.gz"
+    copy = tmp_path / "worker-data" / "mnist" / labels
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(flipped((mnist_dir / labels).read_bytes()))
+    monkeypatch.setenv("LPZ_DATA_DIR", str(tmp_path / "worker-data"))
+    pull(store, "mnist")
+    assert copy.read_bytes() == (mnist_dir / labels).read_bytes()
+
+
 def test_a_dataset_neither_here_nor_pushed_is_a_clear_error(s3_bucket, tmp_path, monkeypatch):
     monkeypatch.setenv("LPZ_DATA_DIR", str(tmp_path))
     with pytest.raises(UserError, match="lpz data push mnist"):

@@ -62,6 +62,38 @@ def test_always_replacement_takes_a_less_fit_trained_individual_in_place_of_the_
     assert replace_worst(local, [ind(0.95, 9)], 0, always=True) == local
 
 
+def test_elitist_replacement_in_the_cell_step_keeps_a_local_individual_fitter_than_its_trained_copy():
+    """Generation 0 -> 1 of each cell of the tiny 2x2, through the real step, once per replacement mode.
+    Training does not depend on the mode, so `always` shows each trained copy and its fitness (re-evaluated
+    in the step's replacement); `elitist` must take that copy where it is fitter, and keep the local
+    individual (generation 0) where the copy is not (on this seed, some cells keep their generator)."""
+    from lpz.algorithm.cell import initial_state, step
+    from lpz.data import load_dataset
+    from lpz.scoring import make_scorer
+    from tests.helpers import tiny_config
+
+    torch.set_num_threads(1)
+    kept = []
+    for cell in range(4):
+        new = {}
+        for mode in ("always", "elitist"):
+            config = tiny_config(**{"trainer.params.replacement": mode})
+            dataset = load_dataset(config.dataloader, config.general.seed)
+            states = {c: initial_state(config, c, dataset.shape) for c in range(4)}
+            neighbours = {c: state for c, state in states.items() if c != cell}
+            new[mode] = step(config, cell, 0, states[cell], neighbours, dataset, make_scorer(config, dataset))[0]
+        for role in ("generators", "discriminators"):
+            trained, chosen = getattr(new["always"], role)[0], getattr(new["elitist"], role)[0]
+            assert trained.origin == (cell, 1)
+            if chosen.origin == (cell, 1):  # the trained copy, as `always` has it
+                assert chosen.fitness == trained.fitness
+                assert all(torch.equal(chosen.weights[k], trained.weights[k]) for k in trained.weights)
+            else:
+                assert chosen.origin == (cell, 0) and chosen.fitness <= trained.fitness, (cell, role)
+                kept.append((cell, role))
+    assert kept, "elitist took every trained copy: no local individual was fitter than its copy"
+
+
 def test_n_replacements_limits_how_many_trained_individuals_enter():
     local = [ind(0.9, 1), ind(0.8, 2), ind(0.7, 3)]
     trained = [ind(0.1, 7), ind(0.2, 8), ind(0.3, 9)]
