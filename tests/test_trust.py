@@ -208,7 +208,10 @@ def test_a_hostile_manifest_writes_nothing_outside_the_data_directory(tmp_path, 
     assert not Path(f"/tmp/lpz-pwned-{tmp_path.name}").exists() and not Path("/tmp/lpz-pwned").exists()
     assert not (tmp_path / f"lpz-pwned-{tmp_path.name}.pth").exists()
     assert sorted(p.name for p in (data_dir / "mnist").iterdir()) == ["link"]
-    assert isinstance(refused, (BadManifest, UnsafeName)), refused
+    # Refused by lpz.data.sync itself: a name that leaves the folder when the manifest is read (before any
+    # fetch), a link below the folder when the file would be written. The store's own key check would
+    # also stop the first two (UnsafeName at the fetch), but only as a second line.
+    assert type(refused) is (UnsafeName if hostile == "through a link" else BadManifest), refused
     assert len(str(refused).splitlines()) == 1
 
 
