@@ -59,7 +59,7 @@ def main() -> None:
             net, info = load_classifier(weights_file(dataset.name))
             _, real = real_statistics(dataset, net, info["sha256"])
             generators, weights = mixture_nets(run)
-            cells = run.read_result()["cells_mixed"]
+            cells = run.read_result().cells_mixed
             print(f"{store} ({run.id}): real class frequencies {np.round(100 * real, 1).tolist()} %")
             frequencies = []
             for i, (g, w) in enumerate(zip(generators, weights)):

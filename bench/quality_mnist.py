@@ -47,7 +47,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lpz.config import load_config, validate  # noqa: E402
+from lpz.config import load_config, resolved, validate  # noqa: E402
 from lpz.engine.local import run_local  # noqa: E402
 from lpz.runs import Run  # noqa: E402
 from lpz.store import LocalStore  # noqa: E402
@@ -159,18 +159,18 @@ def ensemble(store: LocalStore, run: Run) -> dict:
 
     derived = f"{run.id}-ensemble"
     if not store.exists(f"runs/{derived}/mixture/mixture.json"):
-        info = dict(run.info, id=derived)
-        params = info["config"]["trainer"]["params"]
-        info["config"] = {**info["config"], "trainer": {**info["config"]["trainer"], "params": {
-            **params, "final_mixture": "grid", "optimize_mixture": {**params["optimize_mixture"], "enabled": True}}}}
-        validate(info["config"])
-        store.put_json(f"runs/{derived}/run.json", info)
+        trainer = run.config.trainer
+        params = trainer.params.model_copy(update={
+            "final_mixture": "grid", "optimize_mixture": trainer.params.optimize_mixture.model_copy(update={"enabled": True})})
+        config = validate(resolved(run.config.model_copy(update={"trainer": trainer.model_copy(update={"params": params})})))
+        info = run.info.model_copy(update={"id": derived, "config": resolved(config)})
+        store.put_json(f"runs/{derived}/run.json", info.to_json())
         last = run.generations
         for cell in run.grid.cells:
             for name in ("public.pt", "metrics.json"):
                 store.put(f"runs/{derived}/gen/{last}/cell/{cell}/{name}", store.get(run.cell_key(last, cell, name)))
     result = assemble(Run.open(store, derived))
-    return {"fid": result["score"], "tvd": result["details"].get("tvd"), "kept": result["optimized"]["kept"]}
+    return {"fid": result.score, "tvd": result.details.get("tvd"), "kept": result.optimized.kept}
 
 
 def measure(store: LocalStore, config, name: str) -> dict:
@@ -179,7 +179,7 @@ def measure(store: LocalStore, config, name: str) -> dict:
     run = trained(store, config, name)
     rows = per_generation(run)
     result = run.read_result()
-    final = {"fid": result["score"], "tvd": result["details"].get("tvd")}
+    final = {"fid": result.score, "tvd": result.details.get("tvd")}
     if run.grid.size > 1:
         e = ensemble(store, run)
         final.update(ensemble_fid=e["fid"], ensemble_tvd=e["tvd"])

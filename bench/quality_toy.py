@@ -46,7 +46,7 @@ def train(config_file: Path, seed: int, variant: str, workers: int, overrides: d
         start = time.perf_counter()
         result = run_local(run, workers=workers)
         seconds = time.perf_counter() - start
-    return {"seed": seed, "seconds": seconds, "score": result["score"], **result["details"]}
+    return {"seed": seed, "seconds": seconds, "score": result.score, **result.details}
 
 
 def summarise(rows: list[dict]) -> dict:

@@ -5,6 +5,7 @@ import torch
 from lpz.engine.assemble import optimise_weights
 from lpz.config import OptimizeMixture, validate
 from lpz.engine.local import run_local
+from lpz.records import MixtureResult
 from lpz.runs import Run
 from lpz.scoring import Scorer
 from lpz.scoring.frechet import Statistics
@@ -12,7 +13,7 @@ from lpz.store import LocalStore
 from tests.helpers import lpz, tiny
 
 
-def finished_run(tmp_path, **overrides) -> tuple[Run, dict]:
+def finished_run(tmp_path, **overrides) -> tuple[Run, MixtureResult]:
     store = LocalStore(tmp_path)
     run = Run.create(store, validate(tiny(**{"trainer.generations": 2, **overrides})), run_id="ends")
     return run, run_local(run, workers=1)
@@ -20,18 +21,18 @@ def finished_run(tmp_path, **overrides) -> tuple[Run, dict]:
 
 def test_the_best_neighbourhood_mixture_becomes_the_result(tmp_path):
     run, result = finished_run(tmp_path)
-    scores = {e["cell"]: e["score"] for e in result["cells"]}
-    assert len(scores) == 4 and result["best_cell"] == min(scores, key=scores.get)
-    assert result["score"] == scores[result["best_cell"]]
+    scores = {e.cell: e.score for e in result.cells}
+    assert len(scores) == 4 and result.best_cell == min(scores, key=scores.get)
+    assert result.score == scores[result.best_cell]
     saved = run.store.get_tensors(run.key("mixture", "generators.pt"))
-    assert saved["cells"] == run.grid.neighbourhood(result["best_cell"]) == result["cells_mixed"]
+    assert saved["cells"] == run.grid.neighbourhood(result.best_cell) == result.cells_mixed
     assert len(saved["generators"]) == len(saved["weights"]) == 3
 
 
 def test_a_grid_mixture_takes_every_cells_best_generator(tmp_path):
     run, result = finished_run(tmp_path, **{"trainer.params.final_mixture": "grid"})
-    assert result["source"] == "grid" and result["cells_mixed"] == [0, 1, 2, 3]
-    assert result["weights"] == [0.25] * 4
+    assert result.source == "grid" and result.cells_mixed == [0, 1, 2, 3]
+    assert result.weights == [0.25] * 4
     assert len(run.store.get_tensors(run.key("mixture", "generators.pt"))["generators"]) == 4
 
 
@@ -39,10 +40,10 @@ def test_the_optimised_ensemble_never_ends_worse_than_it_started(tmp_path):
     es = {"enabled": True, "generations": 30, "sigma": 0.1, "samples": 1000}
     _, result = finished_run(tmp_path, **{"trainer.params.final_mixture": "grid",
                                           "trainer.params.optimize_mixture": es})
-    opt = result["optimized"]
-    assert opt["generations"] == 30 and opt["score_before"] is not None
-    assert result["score"] <= opt["score_before"]
-    assert opt["kept"] == (result["weights"] != [0.25] * 4)
+    opt = result.optimized
+    assert opt.generations == 30 and opt.score_before is not None
+    assert result.score <= opt.score_before
+    assert opt.kept == (result.weights != [0.25] * 4)
 
 
 class Shift(torch.nn.Module):

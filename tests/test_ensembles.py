@@ -54,10 +54,10 @@ def test_each_method_keeps_its_ensemble_beside_the_runs_own_mixture(finished):
     before = mixture_json.read_bytes()
     for method in ("greedy-iterative", "greedy-random", "ga-reo", "ga-nreo"):
         record = build(finished, method, method, max_size=3, samples=500)
-        assert 1 <= len(record["members"]) <= 3 and sum(record["weights"]) == pytest.approx(1)
-        assert record["score"] is not None and record["search"]["evaluations"] > 1
-        assert finished.read_ensemble_generators(method)["weights"] == record["weights"]
-    assert len(finished.read_ensemble("ga-reo")["members"]) == 3
+        assert 1 <= len(record.members) <= 3 and sum(record.weights) == pytest.approx(1)
+        assert record.score is not None and record.search.evaluations > 1
+        assert finished.read_ensemble_generators(method)["weights"] == record.weights
+    assert len(finished.read_ensemble("ga-reo").members) == 3
     assert finished.ensemble_names() == ["ga-nreo", "ga-reo", "greedy-iterative", "greedy-random"]
     assert mixture_json.read_bytes() == before
     with pytest.raises(UserError, match="already has an ensemble ga-reo; choose another --name, or --replace"):
@@ -67,7 +67,7 @@ def test_each_method_keeps_its_ensemble_beside_the_runs_own_mixture(finished):
 def test_the_same_run_and_method_build_the_same_ensemble(finished):
     first = build(finished, "ga-nreo", "twice", max_size=3, samples=500)
     again = build(finished, "ga-nreo", "twice", max_size=3, samples=500, replace=True)
-    assert (first["weights"], first["members"], first["score"]) == (again["weights"], again["members"], again["score"])
+    assert (first.weights, first.members, first.score) == (again.weights, again.members, again.score)
 
 
 def test_sample_draws_from_a_named_ensemble_and_refuses_bad_names(finished, tmp_path):

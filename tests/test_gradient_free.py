@@ -50,7 +50,7 @@ def test_a_gradient_free_grid_changes_its_weights_without_an_optimiser(tmp_path,
     assert max(moved) > 0
     metrics = run.all_metrics()[1][0]
     assert metrics.losses.generator is not None and metrics.losses.discriminator is not None
-    assert run.finished() and run.read_result()["score"] is not None
+    assert run.finished() and run.read_result().score is not None
 
 
 def test_a_mutation_moves_each_weight_with_its_probability_by_alpha_sigma():

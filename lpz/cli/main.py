@@ -80,7 +80,7 @@ def _workers_that_fit(cfg, wanted: int) -> int:
     """As many worker processes as wanted, or as fit in this machine's memory (lpz.config.footprint); a
     config of which not even one cell fits is refused before anything is created."""
     from lpz.config.models import beyond_this_machine
-    at_once = cfg.rows * cfg.cols if cfg.general.fused_cells else 1  # fused: one process holds every cell
+    at_once = cfg.cells_per_process
     if why := beyond_this_machine(cfg, at_once):
         raise UserError(f"this config does not fit this machine: {why}")
     fitting = wanted
@@ -144,7 +144,7 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
                   f"{total_gens} generations, {n_workers} worker process{'es' if n_workers > 1 else ''}")
     done = sum(len(c) for g, c in the_run.committed_cells().items() if g <= total_gens)
     start = time.perf_counter()
-    best = {"score": None}
+    best_score = None
 
     progress = Progress(TextColumn("[bold]gen {task.fields[gen]}/{task.fields[gens]}"), BarColumn(),
                         MofNCompleteColumn(), TextColumn("cells  best score {task.fields[score]}"),
@@ -155,13 +155,14 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
     from lpz.views.console import fmt
 
     def on_cell(generation, cell, metrics):
+        nonlocal best_score
         if board:
             board.cell(generation, cell, metrics)
             if sum(g == generation for g, _ in board.written) == grid.size:
                 board.generation_done(generation)
-        if metrics.score is not None and (best["score"] is None or metrics.score < best["score"]):
-            best["score"] = metrics.score
-        progress.update(task, advance=1, gen=generation, score=fmt(best["score"]))
+        if metrics.score is not None and (best_score is None or metrics.score < best_score):
+            best_score = metrics.score
+        progress.update(task, advance=1, gen=generation, score=fmt(best_score))
         logging.getLogger("lpz").info("generation %d cell %d committed, score %s", generation, cell,
                                       fmt(metrics.score))
 
@@ -200,7 +201,7 @@ def _tensorboard(folder: Path | None, the_run):
     return board
 
 
-def _print_result(the_run, result: dict, seconds: float) -> None:
+def _print_result(the_run, result, seconds: float) -> None:
     from lpz.views.console import mixture_summary
     where = the_run.store.url.removeprefix("file://") + f"/runs/{the_run.id}/"
     console.print(f"[green]done[/] in {seconds:.0f} s: {mixture_summary(result)}")
@@ -235,7 +236,7 @@ def status(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz
     the_run = _open_run(run_id, store)
     run_status = _status_reader(the_run)
     if json_output:
-        print(json.dumps(run_status(), indent=1))
+        print(json.dumps(run_status().to_json(), indent=1))
         return
     if not watch:
         console.print(render(run_status()))
@@ -244,7 +245,7 @@ def status(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz
     info = run_status()
     with Live(render(info), console=console, refresh_per_second=4) as live:
         try:
-            while info["state"] not in ENDED:
+            while info.state not in ENDED:
                 time.sleep(interval)
                 info = run_status()
                 live.update(render(info))
@@ -258,14 +259,14 @@ def _status_reader(the_run):
     from lpz.views.status import run_status
     broker = {}
 
-    def read() -> dict:
+    def read():
         info = run_status(the_run)
-        if the_run.executor == "cluster" and info["state"] in ("running", "stalled"):
+        if the_run.executor == "cluster" and info.state in ("running", "stalled"):
             try:
                 from lpz.engine.broker import redis_client
                 from lpz.engine.cluster import refusals
                 broker.setdefault("client", redis_client(timeout=3))
-                info["refused"] = refusals(broker["client"], the_run.id)
+                info = info.model_copy(update={"refused": refusals(broker["client"], the_run.id)})
             except Exception:  # the broker does not answer from here: the store's view is all there is
                 pass
         return info
@@ -273,7 +274,7 @@ def _status_reader(the_run):
     return read
 
 
-def _follow(the_run, interval: float = 1.0, board=None) -> dict:
+def _follow(the_run, interval: float = 1.0, board=None):
     """A progress bar until the run ends; returns its last status. Workers that refuse the run are named."""
     from lpz.views.console import fmt
     run_status = _status_reader(the_run)
@@ -287,18 +288,18 @@ def _follow(the_run, interval: float = 1.0, board=None) -> dict:
     with progress:
         task = progress.add_task("run", total=cells * total_gens, gen=0, gens=total_gens, score="-")
         while True:
-            done = sum(row["cells_done"] for row in info["history"])
-            best = min((row["best_score"] for row in info["history"] if row["best_score"] is not None), default=None)
-            progress.update(task, completed=done, gen=info["generation"], score=fmt(best))
+            done = sum(row.cells_done for row in info.history)
+            best = min((row.best_score for row in info.history if row.best_score is not None), default=None)
+            progress.update(task, completed=done, gen=info.generation, score=fmt(best))
             if board:
                 board.catch_up(the_run)
-            if info["state"] in ENDED:
+            if info.state in ENDED:
                 return info
-            for refusal in info["refused"]:
-                if refusal["worker"] not in warned:
-                    warned.add(refusal["worker"])
-                    progress.console.print(f"[red]worker {escape(printable(refusal['worker']))} refuses this "
-                                           f"run:[/] {escape(printable(refusal['reason']))}")
+            for refusal in info.refused:
+                if refusal.worker not in warned:
+                    warned.add(refusal.worker)
+                    progress.console.print(f"[red]worker {escape(printable(refusal.worker))} refuses this "
+                                           f"run:[/] {escape(printable(refusal.reason))}")
             time.sleep(interval)
             info = run_status()
 
@@ -317,7 +318,7 @@ def submit(config: Path = typer.Argument(..., help="YAML config, e.g. configs/ce
                help="Skip the check that the dataset is here or pushed to the store: every worker has it.")):
     """Send a run to the Celery workers (`celery -A lpz worker -Q gpu`) and print its id."""
     cfg = _load_run_config(config, generations, seed)  # bad configs fail before torch loads
-    if cfg.general.fused_cells:
+    if cfg.fused:
         raise UserError(f"{config}: general.fused_cells trains all cells in one process, which only `lpz run` "
                         f"does; train it with `lpz run`, or set general.fused_cells: false to submit it")
     from lpz.celery import app as celery_app
@@ -347,10 +348,10 @@ def submit(config: Path = typer.Argument(..., help="YAML config, e.g. configs/ce
                 board.close()
 
 
-def _end_of_wait(the_run, info: dict) -> None:
+def _end_of_wait(the_run, info) -> None:
     from lpz.views.console import state_line
     console.print(state_line(info))
-    if info["state"] == "failed":
+    if info.state == "failed":
         raise typer.Exit(1)
 
 
@@ -481,14 +482,13 @@ def ensemble(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see l
     table = Table(box=None)
     for column in ("mixture", "generators", "score", "more"):
         table.add_column(column, no_wrap=True)
-    table.add_row("the run's own", str(len(own["weights"])), _number(own["score"]), details(own.get("details", {})))
-    table.add_row(f"ensemble {name}", str(len(record["weights"])), _number(record["score"]),
-                  details(record.get("details", {})))
+    table.add_row("the run's own", str(len(own.weights)), _number(own.score), details(own.details))
+    table.add_row(f"ensemble {name}", str(len(record.weights)), _number(record.score), details(record.details))
     console.print(table)
-    members = ", ".join(f"cell {m['cell']}: {w:.2f}" for m, w in zip(record["members"], record["weights"]))
+    members = ", ".join(f"cell {m.cell}: {w:.2f}" for m, w in zip(record.members, record.weights))
     console.print(f"members: {members}", highlight=False)
-    console.print(f"search:  {record['search']['evaluations']:,} weightings scored on {samples:,} samples per "
-                  f"generator in {record['search']['seconds']:.0f} s", highlight=False)
+    console.print(f"search:  {record.search.evaluations:,} weightings scored on {samples:,} samples per "
+                  f"generator in {record.search.seconds:.0f} s", highlight=False)
     console.print(f"next:    lpz sample {the_run.id} --ensemble {name}" + _store_flag(the_run))
 
 
@@ -517,7 +517,7 @@ def list_runs(store: Optional[str] = typer.Option(None, help=STORE_HELP)):
         try:
             r = Run.open(the_store, run_id)
             state = engine.standing(r, check_result=False).state
-            table.add_row(run_id, r.info["created"][:16].replace("T", " "), f"{r.grid.rows}x{r.grid.cols}",
+            table.add_row(run_id, r.info.created[:16].replace("T", " "), f"{r.grid.rows}x{r.grid.cols}",
                           f"{r.last_complete_generation()}/{r.generations}", state)
         except UserError:  # its run.json is damaged
             table.add_row(run_id, "-", "-", "-", "damaged")

@@ -160,6 +160,18 @@ class Config(Section):
     def cols(self) -> int:
         return self.grid.cols or self.grid.rows
 
+    @property
+    def fused(self) -> bool:
+        """Whether a run of this config trains each generation's cells as one computation, in one process
+        (general.fused_cells; lpz.algorithm.fused). The one place that says so: the CLI, the local
+        transport and the work all ask it. Only `lpz run` trains such a run (a Celery task is one cell)."""
+        return self.general.fused_cells
+
+    @property
+    def cells_per_process(self) -> int:
+        """How many cells one training process holds at once: the whole grid when fused, else one."""
+        return self.rows * self.cols if self.fused else 1
+
 
 # ---------------------------------------------------------------- loading
 
@@ -324,7 +336,7 @@ def check_combinations(config: Config, quoted=lambda loc: True):
                f"{params.n_replacements} exceeds population_size {params.population_size}; "
                f"use at most {params.population_size}")
 
-    if config.general.fused_cells and (why := fused_unsupported(config)):
+    if config.fused and (why := fused_unsupported(config)):
         yield (("general", "fused_cells"), f"true needs {why}; set it false to train cell by cell")
     if config.general.keep_generations == 1:
         yield (("general", "keep_generations"),

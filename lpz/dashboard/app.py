@@ -100,7 +100,7 @@ def create_app(store: Store, token: str | None = None, allow_actions: bool = Fal
         return _json(await _call(reader.runs))
 
     async def status(request: Request) -> Response:
-        return _json(await _call(reader.status, request.path_params["run_id"]))
+        return _json((await _call(reader.status, request.path_params["run_id"])).to_json())
 
     async def info(request: Request) -> Response:
         found = await _call(reader.info, request.path_params["run_id"])

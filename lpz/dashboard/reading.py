@@ -12,9 +12,9 @@ import time
 from lpz.errors import UserError
 from lpz.records import CellMetrics
 from lpz.runs import Run, keys
-from lpz.runs.run import MAX_PICTURE_BYTES
+from lpz.runs.base import MAX_PICTURE_BYTES
 from lpz.store.base import Store
-from lpz.views.status import run_status
+from lpz.views.status import RunStatus, run_status
 
 STATUS_SECONDS = 2.0
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -24,7 +24,7 @@ class Reader:
     def __init__(self, store: Store):
         self.store = store
         self._runs: dict[str, Run] = {}
-        self._status: dict[str, tuple[float, dict]] = {}
+        self._status: dict[str, tuple[float, RunStatus]] = {}
         self._lock = threading.Lock()  # Run's caches are not made for threads
 
     def run(self, run_id: str) -> Run:
@@ -34,12 +34,12 @@ class Reader:
                 self._runs[run_id] = Run.open(self.store, run_id)
             return self._runs[run_id]
 
-    def status(self, run_id: str) -> dict:
-        """lpz.views.status.run_status of the run: what `lpz status --json` prints."""
+    def status(self, run_id: str) -> RunStatus:
+        """lpz.views.status.run_status of the run (its to_json is what `lpz status --json` prints)."""
         run = self.run(run_id)
         with self._lock:
             kept = self._status.get(run_id)
-            if kept and (kept[1]["state"] == "finished" or time.monotonic() - kept[0] < STATUS_SECONDS):
+            if kept and (kept[1].state == "finished" or time.monotonic() - kept[0] < STATUS_SECONDS):
                 return kept[1]
             status = run_status(run)
             self._status[run_id] = (time.monotonic(), status)
@@ -59,14 +59,13 @@ class Reader:
             except UserError as e:
                 lines.append({"id": run_id, "state": "damaged", "reason": str(e)})
                 continue
-            best = status["best"]
-            end = status["last_commit"] if status["state"] != "running" else time.time()
+            end = status.last_commit if status.state != "running" else time.time()
             lines.append({
-                "id": run_id, "state": status["state"], "reason": status["reason"],
-                "grid": status["grid"], "dataset": status["dataset"], "network": status["network"],
-                "executor": status["executor"], "generation": status["generation"],
-                "generations": status["generations"], "best_score": best["score"] if best else None,
-                "created": status["created"],
+                "id": run_id, "state": status.state, "reason": status.reason,
+                "grid": status.grid.model_dump(), "dataset": status.dataset, "network": status.network,
+                "executor": status.executor, "generation": status.generation,
+                "generations": status.generations, "best_score": status.best.score if status.best else None,
+                "created": status.created,
                 "duration": (end - self.run(run_id).created) if end else None,
             })
         return lines
@@ -74,7 +73,7 @@ class Reader:
     def info(self, run_id: str) -> dict:
         """What does not change while a run trains: its config, grid and the generations with pictures."""
         run = self.run(run_id)
-        return {"id": run.id, "config": run.info["config"], "config_file": run.info.get("config_file", ""),
+        return {"id": run.id, "config": run.info.config, "config_file": run.info.config_file,
                 "grid": {"rows": run.grid.rows, "cols": run.grid.cols, "topology": run.grid.topology,
                          "neighbours": {c: run.grid.neighbourhood(c) for c in run.grid.cells}}}
 

@@ -18,13 +18,14 @@ from datetime import datetime, timezone
 import torch
 
 from lpz.algorithm import mixture, nets
+from lpz.records import Candidate, MixtureResult, Optimised
 from lpz.runs import Run
 from lpz.scoring import make_scorer
 from lpz.seeding import generator
 from lpz.engine.work import read_state, repaired, run_dataset
 
 
-def assemble(run: Run, device: str = "cpu") -> dict:
+def assemble(run: Run, device: str = "cpu") -> MixtureResult:
     """Score the cells' final mixtures, keep the best as the run's result (written last: the run is then
     finished), and return it."""
     if run.finished():
@@ -52,36 +53,38 @@ def assemble(run: Run, device: str = "cpu") -> dict:
     for c in grid.cells:
         hood = grid.neighbourhood(c)
         score, details = judge(hood, publics[c].mixture_weights)
-        candidates.append({"cell": c, "cells": hood, "weights": publics[c].mixture_weights, "score": score,
-                           "details": details, "origins": [list(best[m].origin) for m in hood]})
-    chosen = min(candidates, key=lambda e: (e["score"] is None, e["score"] or 0, e["cell"]))
-    result = {"source": config.trainer.params.final_mixture, "best_cell": chosen["cell"],
-              "cells_mixed": chosen["cells"], "weights": chosen["weights"], "score": chosen["score"],
-              "details": chosen["details"]}
-
-    if config.trainer.params.final_mixture == "grid":
+        candidates.append(Candidate(cell=c, cells=hood, weights=publics[c].mixture_weights, score=score,
+                                    details=details, origins=[tuple(best[m].origin) for m in hood]))
+    chosen = min(candidates, key=lambda e: (e.score is None, e.score or 0, e.cell))
+    source = config.trainer.params.final_mixture
+    if source == "grid":
         cells = list(grid.cells)
         weights = [1.0 / len(cells)] * len(cells)
         score, details = judge(cells, weights)
-        result.update(best_cell=None, cells_mixed=cells, weights=weights, score=score, details=details)
+        best_cell = None
+    else:
+        best_cell, cells, weights = chosen.cell, grid.neighbourhood(chosen.cell), publics[chosen.cell].mixture_weights
+        score, details = chosen.score, chosen.details
 
+    optimized = {}
     es = config.trainer.params.optimize_mixture
-    if es.enabled and scorer is not None and len(result["cells_mixed"]) > 1:
-        members = [generator_nets[c] for c in result["cells_mixed"]]
-        weights, es_score, accepted = optimise_weights(members, result["weights"], scorer, es, seed)
+    if es.enabled and scorer is not None and len(cells) > 1:
+        members = [generator_nets[c] for c in cells]
+        es_weights, es_score, accepted = optimise_weights(members, weights, scorer, es, seed)
         # Judged again on the run's own measure: the ES can fit the noise of its sample bank.
-        score, details = judge(result["cells_mixed"], weights)
-        kept = score < result["score"]
-        result["optimized"] = {"generations": es.generations, "sigma": es.sigma, "samples": es.samples,
-                               "accepted": accepted, "es_score": es_score, "score_before": result["score"],
-                               "score_after": score, "kept": kept}
+        after, after_details = judge(cells, es_weights)
+        kept = after < score
+        optimized = {"optimized": Optimised(generations=es.generations, sigma=es.sigma, samples=es.samples,
+                                            accepted=accepted, es_score=es_score, score_before=score,
+                                            score_after=after, kept=kept)}
         if kept:
-            result.update(weights=weights, score=score, details=details)
+            weights, score, details = es_weights, after, after_details
 
-    result.update(cells=candidates, sample_size=n, scorer=scorer.name if scorer else None,
-                  finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    run.write_result({"cells": result["cells_mixed"], "weights": result["weights"],
-                      "generators": [best[c].weights for c in result["cells_mixed"]]}, result)
+    result = MixtureResult(source=source, best_cell=best_cell, cells_mixed=cells, weights=weights, score=score,
+                           details=details, **optimized, cells=candidates, sample_size=n,
+                           scorer=scorer.name if scorer else None,
+                           finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    run.write_result({"cells": cells, "weights": weights, "generators": [best[c].weights for c in cells]}, result)
     return run.read_result()
 
 

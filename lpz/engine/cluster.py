@@ -35,11 +35,13 @@ import math
 import threading
 import time
 from dataclasses import replace
+from typing import NamedTuple
 
 from lpz.engine import engine
 from lpz.engine.broker import QUEUE, passing_errors, redis_client
 from lpz.engine.leases import LAPSE_PERIODS, assembly_lease, cell_lease, lapsed, lease_seconds, read_lease, worker_name
 from lpz.errors import UserError, excerpt
+from lpz.records import LeaseRecord, Refusal
 from lpz.runs import Run, check_run_id, keys
 from lpz.store import StoreNotAllowed, open_served_store, served_stores
 
@@ -52,8 +54,8 @@ UNACKED = "unacked"
 PASSING = passing_errors()
 
 
-def refusals(client, run_id: str) -> list[dict]:
-    """Why workers refused tasks of a run (the latest refusal of each worker)."""
+def refusals(client, run_id: str) -> list[Refusal]:
+    """Why workers refused tasks of a run (the latest refusal of each worker; each text cut at 500)."""
     records = []
     for raw in client.hvals(f"lpz:refused:{run_id}"):
         try:
@@ -61,7 +63,8 @@ def refusals(client, run_id: str) -> list[dict]:
         except ValueError:
             continue
         if isinstance(record, dict) and isinstance(record.get("reason"), str):
-            records.append({key: str(record.get(key, ""))[:500] for key in ("worker", "store", "reason")})
+            bounded = {key: str(record.get(key, ""))[:500] for key in ("worker", "store", "reason")}
+            records.append(Refusal(**bounded))
     return records
 
 
@@ -158,7 +161,8 @@ class Cluster:
             check_run_id(run_id)
         except UserError:
             return  # not a run's id: there is no run whose status could show it
-        record = {"worker": worker_name(), "store": excerpt(store, 200), "reason": reason[:500], "at": time.time()}
+        record = {**Refusal(worker=worker_name(), store=excerpt(store, 200), reason=reason[:500]).to_json(),
+                  "at": time.time()}
         self.redis.hset(f"lpz:refused:{run_id}", worker_name(), json.dumps(record))
         self.redis.expire(f"lpz:refused:{run_id}", SENT_TTL)
 
@@ -241,7 +245,7 @@ class Cluster:
             if lease is None:  # released (or not a lease of this run): nothing is held
                 continue
             log.warning("run %s: the lease %s held by %s lapsed; sending its task again", run.id, key,
-                        lease.get("worker"))
+                        lease.worker)
             run.store.delete(key)
             if key == assembly_lease(run):
                 sent += self.send(run, engine.Due("assemble", run.generations), again=True)
@@ -259,7 +263,7 @@ class Cluster:
             lease = read_lease(run, key)
             if lease and lapsed(lease, now):
                 log.warning("run %s: the lease %s held by %s lapsed; sending its task again", run.id, key,
-                            lease.get("worker"))
+                            lease.worker)
                 run.store.delete(key)
                 lapsed_cells.append(cell)
         return lapsed_cells
@@ -293,13 +297,13 @@ class LeaseHints:
     def __init__(self, client, run_id: str):
         self.redis, self.run_id = client, run_id
 
-    def held(self, key: str, record: dict) -> None:
+    def held(self, key: str, record: LeaseRecord) -> None:
         try:
             pipe = self.redis.pipeline()
             pipe.hset(f"lpz:leases:{self.run_id}", key,
-                      json.dumps({"renewed": record["renewed"], "period": record["period"]}))
+                      json.dumps({"renewed": record.renewed, "period": record.period}))
             pipe.expire(f"lpz:leases:{self.run_id}", SENT_TTL)
-            pipe.set(f"lpz:activity:{self.run_id}", record["renewed"], ex=SENT_TTL)
+            pipe.set(f"lpz:activity:{self.run_id}", record.renewed, ex=SENT_TTL)
             pipe.execute()
         except PASSING as e:
             log.warning("run %s: could not note the lease %s in the broker: %s", self.run_id, key, e)
@@ -319,7 +323,13 @@ def _number(raw, default: float) -> float:
     return value if math.isfinite(value) else default
 
 
-def _lease_hint(raw) -> dict | None:
+class LeaseHint(NamedTuple):
+    """What the broker holds of a lease: when it was last renewed, and its period (lpz.engine.leases.lapsed)."""
+    renewed: float
+    period: float
+
+
+def _lease_hint(raw) -> LeaseHint | None:
     """A lease hint read from the broker (untrusted): {"renewed", "period"} as finite numbers, or None."""
     try:
         hint = json.loads(raw)
@@ -328,7 +338,7 @@ def _lease_hint(raw) -> dict | None:
     if not isinstance(hint, dict):
         return None
     renewed, period = _number(hint.get("renewed"), -1.0), _number(hint.get("period"), -1.0)
-    return {"renewed": renewed, "period": period} if renewed >= 0 and 0 < period <= 24 * 3600 else None
+    return LeaseHint(renewed, period) if renewed >= 0 and 0 < period <= 24 * 3600 else None
 
 
 def _shows(raw: bytes, marker: bytes) -> bool:

@@ -24,7 +24,7 @@ from typing import Literal
 
 from lpz.engine.leases import Lease, assembly_lease, cell_lease, lapsed, lease_seconds, read_lease
 from lpz.errors import UserError
-from lpz.records import CellMetrics
+from lpz.records import CellMetrics, LeaseRecord, MixtureResult
 from lpz.runs import DamagedResult, Run
 
 log = logging.getLogger("lpz")
@@ -139,7 +139,7 @@ def run_cell(run: Run, generation: int, cell: int, device: str = "cpu", task: st
         return compute_cell(run, generation, cell, device)
 
 
-def finish(run: Run, device: str = "cpu", task: str = "", hint=None) -> dict:
+def finish(run: Run, device: str = "cpu", task: str = "", hint=None) -> MixtureResult:
     """Assemble the run's result (its final mixture), which marks it finished, and take it off the
     active list; return the result."""
     from lpz.engine.assemble import assemble
@@ -154,7 +154,7 @@ def fail(run: Run, error: BaseException, generation: int, cell: int, worker: str
     """Mark the run failed with a one-line reason; `lpz resume` clears it."""
     message = f"{error}" if isinstance(error, UserError) else f"{error.__class__.__name__}: {error}"
     run.set_control("failed", error=message.splitlines()[0][:500] if message else error.__class__.__name__,
-                    generation=generation, cell=cell, worker=worker)
+                    generation=generation, cell=cell, worker=worker[:200])
     run.set_active(False)
 
 
@@ -169,9 +169,9 @@ def cancel(run: Run) -> None:
 @dataclass
 class Standing:
     state: Literal["finished", "failed", "cancelled", "damaged", "running", "stalled"]
-    reason: str = ""             # for failed, damaged and stalled: what happened and what to do
-    result: dict | None = None   # for finished: mixture.json
-    leases: dict[int, dict] = field(default_factory=dict)  # cell -> lease, in the generation in progress
+    reason: str = ""                     # for failed, damaged and stalled: what happened and what to do
+    result: MixtureResult | None = None  # for finished: mixture.json
+    leases: dict[int, LeaseRecord] = field(default_factory=dict)  # cell -> lease, in the generation in progress
     last_activity: float | None = None  # the latest commit or lease renewal (seconds since the epoch)
 
 
@@ -187,12 +187,12 @@ def standing(run: Run, now: float | None = None, check_result: bool = True, comp
         return Standing("finished", result=result)
     control = run.control()
     if control:
-        return Standing(control["state"], control.get("error", ""))
+        return Standing(control.state, control.error)
     now = time.time() if now is None else now
     complete = run.last_complete_generation() if complete is None else complete
     leases = _leases(run, complete)
-    last = max([run.created, *_commit_times(run, complete), *(lease["renewed"] for lease in leases.values())])
-    period = max([lease_seconds(), *(lease.get("period", 0) for lease in leases.values())])
+    last = max([run.created, *_commit_times(run, complete), *(lease.renewed for lease in leases.values())])
+    period = max([lease_seconds(), *(lease.period for lease in leases.values())])
     if any(not lapsed(lease, now) for lease in leases.values()) or now - last <= STALL_PERIODS * period:
         return Standing("running", leases=leases, last_activity=last)
     if run.executor == "cluster":
@@ -216,7 +216,7 @@ def _commit_times(run: Run, complete: int) -> list[float]:
     return times
 
 
-def _leases(run: Run, complete: int) -> dict[int, dict]:
+def _leases(run: Run, complete: int) -> dict[int, LeaseRecord]:
     """The leases held in the generation in progress (or on the assembly, as cell -1)."""
     if complete >= run.generations:
         lease = read_lease(run, assembly_lease(run))

@@ -20,8 +20,9 @@ from lpz.algorithm import ensemble_search, mixture, nets
 from lpz.seeding import generator
 from lpz.engine.work import read_state, repaired, run_dataset
 from lpz.errors import UserError
+from lpz.records import EnsembleMember, EnsembleRecord, EnsembleSearch
 from lpz.runs import Run, keys
-from lpz.runs.run import check_ensemble_name
+from lpz.runs.ensembles import check_ensemble_name
 from lpz.scoring import make_scorer
 
 METHODS = ("greedy-iterative", "greedy-random", "ga-reo", "ga-nreo")
@@ -60,7 +61,7 @@ def search(method: str, objective, n: int, max_size: int, seed: int) -> ensemble
 
 
 def build(run: Run, method: str, name: str, max_size: int, samples: int, replace: bool = False,
-          device: str = "cpu", progress=None) -> dict:
+          device: str = "cpu", progress=None) -> EnsembleRecord:
     """Search an ensemble with the method, judge it as the run's mixture is judged, keep it; return its record."""
     check_request(run, method, name, replace)
     config, seed = run.config, run.config.general.seed
@@ -89,16 +90,14 @@ def build(run: Run, method: str, name: str, max_size: int, samples: int, replace
     z = mixed[0].latent(n, generator(seed, "final", "score-noise"))
     score = scorer.score(mixture.sample(mixed, weights, z))
     details = scorer.details(mixed, weights, generator(seed, "final", "details-noise"))
-    record = {
-        "name": name, "method": method, "max_size": max_size, "score": score, "details": details,
-        "weights": weights,
-        "members": [{"cell": found_at[i][0], "index": found_at[i][1], "origin": list(found_at[i][2].origin)}
-                    for i in chosen],
-        "search": {"score": found.score, "evaluations": found.evaluations, "history": found.history,
-                   "samples": samples, "candidates": len(members), "seconds": round(time.perf_counter() - started, 2)},
-        "sample_size": n, "scorer": scorer.name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    record = EnsembleRecord(
+        name=name, method=method, max_size=max_size, score=score, details=details, weights=weights,
+        members=[EnsembleMember(cell=found_at[i][0], index=found_at[i][1], origin=tuple(found_at[i][2].origin))
+                 for i in chosen],
+        search=EnsembleSearch(score=found.score, evaluations=found.evaluations, history=found.history,
+                              samples=samples, candidates=len(members),
+                              seconds=round(time.perf_counter() - started, 2)),
+        sample_size=n, scorer=scorer.name, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     run.write_ensemble(name, {"members": [[found_at[i][0], found_at[i][1]] for i in chosen], "weights": weights,
                               "generators": [found_at[i][2].weights for i in chosen]}, record)
     return run.read_ensemble(name)

@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import time
+from typing import Protocol
 
 from lpz.errors import CorruptObject, ObjectMissing
 from lpz.records import InvalidRecord, LeaseRecord, checked
@@ -39,7 +40,7 @@ def assembly_lease(run: Run) -> str:
     return run.key("mixture", "lease.json")
 
 
-def read_lease(run: Run, key: str) -> dict | None:
+def read_lease(run: Run, key: str) -> LeaseRecord | None:
     """The lease at key, None when there is none; a damaged lease reads as one that lapsed long ago
     (its cell is then sent again, which is harmless)."""
     try:
@@ -47,12 +48,18 @@ def read_lease(run: Run, key: str) -> dict | None:
     except ObjectMissing:
         return None
     except (CorruptObject, InvalidRecord):
-        return {"worker": "unknown (its lease is damaged)", "task": "", "started": 0.0, "renewed": 0.0, "period": 1.0}
+        return LeaseRecord(worker="unknown (its lease is damaged)", task="", started=0.0, renewed=0.0, period=1.0)
 
 
-def lapsed(lease: dict, now: float | None = None) -> bool:
+class Renewal(Protocol):
+    """What tells whether a lease lapsed: a LeaseRecord, or the broker's hint of one (lpz.engine.cluster)."""
+    renewed: float
+    period: float
+
+
+def lapsed(lease: Renewal, now: float | None = None) -> bool:
     now = time.time() if now is None else now
-    return now - lease["renewed"] > LAPSE_PERIODS * lease.get("period", lease_seconds())
+    return now - lease.renewed > LAPSE_PERIODS * lease.period
 
 
 def worker_name() -> str:
@@ -67,13 +74,15 @@ class Lease:
     def __init__(self, run: Run, key: str, task: str = "", period: float | None = None, hint=None):
         self.run, self.key, self.hint = run, key, hint
         self.period = period or lease_seconds()
-        self.record = {"worker": worker_name(), "task": task, "started": time.time(), "period": self.period}
+        # Written as given (a record not valid, such as an overlong worker name, reads back as damaged).
+        self.record = LeaseRecord.model_construct(worker=worker_name(), task=task, started=time.time(), renewed=0.0,
+                                                  period=self.period)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew, daemon=True, name=f"lease {self.key}")
 
     def _write(self) -> None:
-        record = {**self.record, "renewed": time.time()}
-        self.run.store.put_json(self.key, record)
+        record = self.record.model_copy(update={"renewed": time.time()})
+        self.run.store.put_json(self.key, record.to_json())
         if self.hint is not None:
             self.hint.held(self.key, record)
 

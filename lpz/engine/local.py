@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 from lpz.devices import worker_device
 from lpz.engine import engine
 from lpz.errors import Portable, UserError
-from lpz.records import CellMetrics
+from lpz.records import CellMetrics, MixtureResult
 from lpz.runs import DamagedCheckpoint, Run
 from lpz.store import open_store
 
@@ -75,19 +75,19 @@ def cell_device(cell: int) -> str:
 
 def default_workers(config) -> int:
     """One process per core, at most one per cell; one for fused cells (it trains them all)."""
-    return 1 if config.general.fused_cells else max(1, min(os.cpu_count() or 1, config.rows * config.cols))
+    return 1 if config.fused else max(1, min(os.cpu_count() or 1, config.rows * config.cols))
 
 
 def run_local(run: Run, workers: int | None = None, order: str = "forward",
               on_cell: Callable[[int, int, CellMetrics], None] | None = None,
-              on_stop_requested: Callable[[], None] | None = None) -> dict:
+              on_stop_requested: Callable[[], None] | None = None) -> MixtureResult:
     """Train the run to its last generation and assemble its result; return the result.
 
     A cell starts its next generation as soon as its neighbourhood has committed the one before (the
     engine's `ahead`; the laggards go first). on_cell(generation, cell, metrics) is called as each cell
     commits. order "reverse" takes the cells of a generation last to first (the result is the same).
     """
-    if run.config.general.fused_cells:
+    if run.config.fused:
         if workers not in (None, 1):
             raise UserError(f"run {run.id} has general.fused_cells: one process trains all its cells together; "
                             f"leave out --workers (or use 1)")
@@ -101,10 +101,10 @@ def run_local(run: Run, workers: int | None = None, order: str = "forward",
         with _stop_on_ctrl_c(on_stop_requested) as stop:
             if (control := run.control()) and not run.finished():
                 if run.executor == "cluster":
-                    raise UserError(f"run {run.id} was {control['state']} on the cluster; `lpz resume {run.id}` "
+                    raise UserError(f"run {run.id} was {control.state} on the cluster; `lpz resume {run.id}` "
                                     f"sends it again")
-                log.warning("run %s was %s%s; continuing", run.id, control["state"],
-                            f" ({control['error']})" if control.get("error") else "")
+                log.warning("run %s was %s%s; continuing", run.id, control.state,
+                            f" ({control.error})" if control.error else "")
                 run.clear_control()  # resuming a local run is what lifts its cancel or failure
             for generation, cell, metrics in _run_cells(pool, workers, run, order, stop):
                 if on_cell:
@@ -154,7 +154,7 @@ def _run_cells(pool, workers: int, run: Run, order: str, stop: _StopFlag):
                 finished = [(generation, cell, engine.run_cell(run, generation, cell, cell_device(cell)))]
             except DamagedCheckpoint as damage:
                 damaged = _uncommitted(run, damage)
-            if finished and run.config.general.fused_cells:  # that committed the whole generation
+            if finished and run.config.fused:  # that committed the whole generation
                 finished += [(generation, c, run.metrics(generation + 1, c)) for c in run.grid.cells if c != cell]
                 pending -= {(generation, c) for c in run.grid.cells}
         else:

@@ -35,7 +35,7 @@ def compute_cell(run: Run, generation: int, cell: int, device: str = "cpu", _dep
     from lpz.scoring import make_scorer
 
     check_cell_generation(run, generation, cell)
-    if run.config.general.fused_cells:
+    if run.config.fused:
         return compute_generation(run, generation, device, _depth)[cell]
     if (done := _sound_commit(run, generation + 1, cell)) is not None:
         return done

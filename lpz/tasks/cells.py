@@ -85,8 +85,8 @@ def train_cell(self, *args, **kwargs) -> dict:
     run = _open(args, kwargs, ("store", "run_id", "generation", "cell"))
     if run is None:
         return {"refused": True}
-    if run.control():
-        return {"skipped": run.control()["state"]}
+    if control := run.control():
+        return {"skipped": control.state}
     generation, cell = kwargs["generation"], kwargs["cell"]
     what = f"generation {generation + 1} cell {cell}"
     if why := engine.unready(run, generation, cell):
@@ -122,8 +122,8 @@ def assemble(self, *args, **kwargs) -> dict:
     run = _open(args, kwargs, ("store", "run_id"))
     if run is None:
         return {"refused": True}
-    if run.control():
-        return {"skipped": run.control()["state"]}
+    if control := run.control():
+        return {"skipped": control.state}
     if why := engine.assembly_unready(run):
         _refuse(run.id, kwargs["store"], f"an assembly came before the last generation: {why}; it is sent then")
         return {"refused": True}
@@ -134,5 +134,5 @@ def assemble(self, *args, **kwargs) -> dict:
         raise
     except Exception as error:
         _failed(self, run, error, run.generations, -1, "assembly")
-    log.info("run %s: finished, mixture of cell %s scores %s", run.id, result.get("best_cell"), result.get("score"))
-    return {"run": run.id, "best_cell": result.get("best_cell"), "score": result.get("score")}
+    log.info("run %s: finished, mixture of cell %s scores %s", run.id, result.best_cell, result.score)
+    return {"run": run.id, "best_cell": result.best_cell, "score": result.score}

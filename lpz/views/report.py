@@ -24,9 +24,10 @@ from PIL import Image
 from lpz import __version__
 from lpz.views import report_figures as figures
 from lpz.errors import CorruptObject, ObjectMissing, UserError
+from lpz.records import MixtureResult
 from lpz.runs import Run
-from lpz.runs.run import MAX_PICTURE_BYTES
-from lpz.views.status import generation_seconds, run_status
+from lpz.runs.base import MAX_PICTURE_BYTES
+from lpz.views.status import RunStatus, generation_seconds, run_status
 from lpz.views.console import details, fmt, state_line
 
 log = logging.getLogger("lpz")
@@ -38,18 +39,18 @@ class _Snapshot(Run):
     """The run with its metrics read once, so the status and the pictures describe the same moment."""
 
     @cached_property
-    def _metrics(self) -> dict[int, dict[int, dict]]:
+    def _snapshot(self) -> figures.Metrics:
         return Run.all_metrics(self)
 
-    def all_metrics(self) -> dict[int, dict[int, dict]]:
-        return self._metrics
+    def all_metrics(self) -> figures.Metrics:
+        return self._snapshot
 
 
 @dataclass
 class RunRecord:
     """What a report shows, read from the store."""
     run: Run
-    status: dict                     # lpz.views.status.run_status
+    status: RunStatus
     metrics: figures.Metrics         # generation -> cell -> metrics.json
     samples: dict[int, set[int]]     # generation -> cells that drew a samples.png
 
@@ -119,7 +120,7 @@ def heatmap_choice(requested: list[int] | None, metrics: figures.Metrics, total:
 
 def draw(record: RunRecord, heatmap_generations: list[int]) -> dict[str, bytes]:
     """The PNGs the run has data for, by file name, in the order of the page."""
-    run, metrics, final = record.run, record.metrics, record.status["mixture"]
+    run, metrics, final = record.run, record.metrics, record.status.mixture
     if not metrics:
         return {}
     pictures = {}
@@ -142,7 +143,7 @@ def _scored(metrics: figures.Metrics) -> bool:
 
 def sample_pictures(record: RunRecord) -> list[tuple[str, bytes]]:
     """The best cell's samples.png at each generation that has them (at most MAX_SAMPLE_PICTURES, spread evenly)."""
-    best = {row["generation"]: row["best_cell"] for row in record.status["history"]}
+    best = {row.generation: row.best_cell for row in record.status.history}
     generations = _spread(sorted(record.samples), MAX_SAMPLE_PICTURES)
     pictures = []
     for g in generations:
@@ -190,16 +191,16 @@ def phase_totals(metrics: figures.Metrics) -> dict[str, float]:
 def page(record: RunRecord, pictures: dict[str, bytes], heatmap_generations: list[int]) -> str:
     run, status = record.run, record.status
     grid = run.grid
-    meta = (f"{status['dataset']} · {status['network']} · {grid.rows}×{grid.cols} grid ({grid.topology}) · "
-            f"{run.generations} generations · seed {run.info['seed']} · created {status['created']}")
+    meta = (f"{status.dataset} · {status.network} · {grid.rows}×{grid.cols} grid ({grid.topology}) · "
+            f"{run.generations} generations · seed {run.info.seed} · created {status.created}")
     unscored = ("Scoring is off for this run (score.type: none)." if record.metrics
                 else "No generation has been committed yet.")
     sections = [
         _figure_section("scores", "Scores", pictures, "score.png",
                         "The score of each cell's neighbourhood mixture per generation (lower is better); the "
                         "bold line follows the best cell" + (
-                            f"; the star is the final mixture, scored on {status['mixture']['sample_size']} "
-                            "samples." if status["mixture"] else "."),
+                            f"; the star is the final mixture, scored on {status.mixture.sample_size} "
+                            "samples." if status.mixture else "."),
                         missing=unscored),
         _figure_section("grid", "The grid", pictures, "heatmap.png",
                         f"Scores laid out as the torus ({grid.rows} rows × {grid.cols} columns, cell numbers "
@@ -209,7 +210,7 @@ def page(record: RunRecord, pictures: dict[str, bytes], heatmap_generations: lis
         _figure_section("lr", "Learning rates", pictures, "lr.png",
                         "Each cell's Adam learning rates (mean over its population) as mutation moves them."),
         _figure_section("mixture", "Final mixture", pictures, "weights.png",
-                        _mixture_caption(status["mixture"]),
+                        _mixture_caption(status.mixture),
                         missing="The mixture is assembled when the run finishes."),
         _figure_section("samples", "Samples", pictures, "samples.png",
                         "Samples of the best cell's mixture at the generations where cells drew them "
@@ -251,9 +252,9 @@ def _e(value) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _state(status: dict) -> str:
+def _state(status: RunStatus) -> str:
     """A badge with the run's state, then the rest of `lpz status`'s line about it."""
-    label = status["state"]
+    label = status.state
     line = state_line(status).plain
     if line.startswith(label):
         line = line[len(label):].lstrip(": ")
@@ -279,22 +280,22 @@ def _span(metrics: figures.Metrics) -> float | None:
 def _cards(record: RunRecord) -> str:
     status, run = record.status, record.run
     cells = run.grid.size
-    progress = f"{status['generation']}/{status['generations']}"
+    progress = f"{status.generation}/{status.generations}"
     progress_note = "generations complete"
-    if status["state"] != "finished" and status["next_generation_cells_done"]:
-        progress_note += f"; {status['next_generation_cells_done']}/{cells} cells of the next"
-    scored = [row for row in status["history"] if row["best_score"] is not None]
-    best = min(scored, key=lambda row: row["best_score"]) if scored else None
-    final = status["mixture"]
+    if status.state != "finished" and status.next_generation_cells_done:
+        progress_note += f"; {status.next_generation_cells_done}/{cells} cells of the next"
+    scored = [row for row in status.history if row.best_score is not None]
+    best = min(scored, key=lambda row: row.best_score) if scored else None
+    final = status.mixture
     committed = sum(len(by_cell) for by_cell in record.metrics.values())
     span = _span(record.metrics)
     cards = [
         ("Progress", progress, progress_note),
-        ("Best cell score", fmt(best["best_score"]) if best else "-",
-         f"generation {best['generation']}, cell {best['best_cell']}" if best else "no score yet"),
-        ("Final mixture", fmt(final["score"]) if final else "-",
-         (f"cell {final['best_cell']}, {final['sample_size']} samples"
-          + (f"; {details(final.get('details', {}))}" if details(final.get("details", {})) else ""))
+        ("Best cell score", fmt(best.best_score) if best else "-",
+         f"generation {best.generation}, cell {best.best_cell}" if best else "no score yet"),
+        ("Final mixture", fmt(final.score) if final else "-",
+         (f"cell {final.best_cell}, {final.sample_size} samples"
+          + (f"; {details(final.details)}" if details(final.details) else ""))
          if final else "assembled when the run finishes"),
         ("Cell-generations", f"{committed}/{cells * run.generations}", "committed"),
         ("Time", _duration(span) if span is not None else "-", "first start to last commit"),
@@ -319,12 +320,12 @@ def _figure_section(anchor: str, title: str, pictures: dict[str, bytes], name: s
     return f'<section id="{anchor}"><h2>{_e(title)}</h2>{body}</section>\n'
 
 
-def _mixture_caption(final: dict | None) -> str:
+def _mixture_caption(final: MixtureResult | None) -> str:
     if not final:
         return ""
-    extra = details(final.get("details", {}))
-    return (f"The run's mixture is cell {final['best_cell']}'s: its weights over its neighbourhood, scoring "
-            f"{fmt(final['score'])} on {final['sample_size']} samples" + (f" ({extra})" if extra else "") + ".")
+    extra = details(final.details)
+    return (f"The run's mixture is cell {final.best_cell}'s: its weights over its neighbourhood, scoring "
+            f"{fmt(final.score)} on {final.sample_size} samples" + (f" ({extra})" if extra else "") + ".")
 
 
 def _timings_section(record: RunRecord, pictures: dict[str, bytes]) -> str:
@@ -355,10 +356,10 @@ def _timings_section(record: RunRecord, pictures: dict[str, bytes]) -> str:
 
 def _config_section(run: Run) -> str:
     info = run.info
-    facts = [("config file", info.get("config_file") or "-"), ("seed", info["seed"]),
-             ("created", info["created"]), ("lpz version", info.get("lpz_version", "-")), ("store", run.store.url)]
+    facts = [("config file", info.config_file or "-"), ("seed", info.seed), ("created", info.created),
+             ("lpz version", info.lpz_version or "-"), ("store", run.store.url)]
     rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
-    config = yaml.safe_dump(info["config"], sort_keys=False, default_flow_style=False)
+    config = yaml.safe_dump(info.config, sort_keys=False, default_flow_style=False)
     return (f'<section id="config"><h2>Config</h2><table class="facts">{rows}</table>'
             f'<p class="note">The resolved config, every default filled in (run.json):</p>'
             f"<pre>{_e(config)}</pre></section>\n")

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from lpz.records import CellMetrics  # noqa: E402
+from lpz.records import CellMetrics, MixtureResult  # noqa: E402
 
 DPI = 100
 WIDTH = 900
@@ -77,7 +77,7 @@ def _empty(ax, message: str) -> None:
 
 # ------------------------------------------------------------------ scores
 
-def scores(metrics: Metrics, cells: int, generations: int, final: dict | None) -> bytes:
+def scores(metrics: Metrics, cells: int, generations: int, final: MixtureResult | None) -> bytes:
     """One line per cell, the best cell of each generation in bold, the final mixture as a star."""
     with plt.rc_context(STYLE):
         fig, axes = _figure(FIGURE_HEIGHTS["score.png"])
@@ -95,10 +95,10 @@ def scores(metrics: Metrics, cells: int, generations: int, final: dict | None) -
                 for g, by_cell in sorted(metrics.items()) if any(m.score is not None for m in by_cell.values())]
         if best:
             ax.plot(*zip(*best), color="black", lw=2.2, marker="o", ms=3, label="best cell")
-        if final and final.get("score") is not None:
-            ax.plot([generations], [final["score"]], marker="*", ms=16, color="crimson", ls="none",
-                    label=f"final mixture (cell {final['best_cell']})")
-            every.append(final["score"])
+        if final and final.score is not None:
+            ax.plot([generations], [final.score], marker="*", ms=16, color="crimson", ls="none",
+                    label=f"final mixture (cell {final.best_cell})")
+            every.append(final.score)
         if _wide_range(every):
             ax.set_yscale("log")
         ax.set_xlim(0.5, generations + 0.5)
@@ -187,18 +187,18 @@ def learning_rates(metrics: Metrics, cells: int) -> bytes:
 
 # ------------------------------------------------------------------ mixture weights
 
-def mixture_weights(final: dict) -> bytes:
+def mixture_weights(final: MixtureResult) -> bytes:
     """The final mixture's weight on each cell of the best cell's neighbourhood."""
     with plt.rc_context(STYLE):
         fig, axes = _figure(FIGURE_HEIGHTS["weights.png"])
         ax = axes[0][0]
-        cells = next(e["cells"] for e in final["cells"] if e["cell"] == final["best_cell"])
-        labels = [f"cell {c}" + (" (own)" if c == final["best_cell"] else "") for c in cells]
-        bars = ax.bar(labels, final["weights"], color="tab:blue", width=0.6)
+        cells = next(e.cells for e in final.cells if e.cell == final.best_cell)
+        labels = [f"cell {c}" + (" (own)" if c == final.best_cell else "") for c in cells]
+        bars = ax.bar(labels, final.weights, color="tab:blue", width=0.6)
         ax.bar_label(bars, fmt="%.3f", fontsize=8)
-        ax.set_ylim(0, max(final["weights"]) * 1.2 or 1)
+        ax.set_ylim(0, max(final.weights) * 1.2 or 1)
         ax.set_ylabel("weight")
-        ax.set_title(f"Final mixture: weights over the neighbourhood of cell {final['best_cell']}")
+        ax.set_title(f"Final mixture: weights over the neighbourhood of cell {final.best_cell}")
         ax.grid(axis="x", visible=False)
         return _png(fig)
 
