@@ -73,7 +73,7 @@ def test_the_weights_es_moves_towards_the_mixture_the_data_is():
 def test_lpz_score_scores_a_finished_toy_run(tmp_path):
     finished_run(tmp_path)
     out = lpz("score", "ends", "-n", 3000, "--store", tmp_path).stdout
-    assert out.startswith("FID ") and "on 3,000 samples (frechet-2d features)" in out and "/8 modes" in out
+    assert out.startswith("FID ") and "on 3,000 samples (frechet-kernel-2d features)" in out and "/8 modes" in out
 
 
 @pytest.mark.slow

@@ -47,10 +47,11 @@ def assert_close(fused, per_cell, path=""):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss", ["bce", "mse"])
-def test_fused_cells_train_what_the_per_cell_path_trains(tmp_path, loss):
+@pytest.mark.parametrize("loss, lr_decay", [("bce", None), ("mse", None), ("bce", 0.25)])
+def test_fused_cells_train_what_the_per_cell_path_trains(tmp_path, loss, lr_decay):
     # Skipped discriminator steps and a migrant's fresh Adam next to an own copy's kept one included.
-    settings = {"network.loss": loss, "trainer.params.discriminator_skip_each_nth_step": 1}
+    settings = {"network.loss": loss, "trainer.params.discriminator_skip_each_nth_step": 1,
+                "trainer.params.lr_decay": lr_decay}
     _, per_cell = trained(tmp_path / "per-cell", tiny_config(**settings))
     run, fused = trained(tmp_path / "fused", tiny_config(**settings, **{"general.fused_cells": True}))
 

@@ -143,6 +143,13 @@ def replace_worst(local: list[Individual], trained: list[Individual], n_replacem
     return population
 
 
+def lr_factor(config, generation: int) -> float:
+    """What the learning rates are multiplied by while generation+1 is trained: 1 throughout, or with
+    trainer.params.lr_decay, falling linearly from 1 (the first generation) to lr_decay (the last)."""
+    decay, last = config.trainer.params.lr_decay, config.trainer.generations - 1
+    return 1.0 if decay is None or last == 0 else 1.0 - (1.0 - decay) * generation / last
+
+
 def mutate_lr(lr: float, lr0: float, alpha: float, probability: float, gen: torch.Generator) -> float:
     """With the given probability, lr += alpha * N(-lr0/10, lr0), floored at 0."""
     happens = float(torch.rand(1, generator=gen)) < probability
@@ -154,7 +161,9 @@ def mutate_lr(lr: float, lr0: float, alpha: float, probability: float, gen: torc
 
 class Trainee:
     """A selected individual being trained: its network, optimizer (None for the gradient-free
-    trainers) and running loss."""
+    trainers) and running loss. The optimiser steps with the individual's own (mutated, inherited)
+    learning rate times rate_factor, the run's schedule (lr_factor)."""
+    rate_factor = 1.0
 
     def __init__(self, individual: Individual, net: torch.nn.Module, optimiser: str | None):
         self.individual = individual
@@ -168,7 +177,7 @@ class Trainee:
     def set_lr(self, lr: float):
         self.individual.lr = lr
         for group in self.optimizer.param_groups if self.optimizer is not None else []:
-            group["lr"] = lr
+            group["lr"] = lr * self.rate_factor
 
     def update(self, loss: torch.Tensor, clip: float | None = None):
         """One optimiser step on the loss; with clip, every weight is then clamped to [-clip, clip]."""
@@ -229,6 +238,8 @@ def train(config, cell, generation, trainee_g, trainee_d, opponents_g, opponents
     wgan = config.network.loss == "wgan"
     generator_every = (p.critic_steps or losses.WGAN_CRITIC_STEPS) if wgan else 1
     clip = (p.weight_clip or losses.WGAN_WEIGHT_CLIP) if wgan else None
+    for t in trainee_g + trainee_d:
+        t.rate_factor = lr_factor(config, generation)
 
     for b, index in enumerate(batch_indices(config, cell, generation, len(dataset))):
         real = dataset.samples(index).to(device, non_blocking=True)

@@ -22,7 +22,7 @@ import torch
 from torch.func import functional_call, grad_and_value, vmap
 
 from lpz.algorithm import losses, optimisers
-from lpz.algorithm.cell import Round, conclude, finish_training, mutate_lr, select
+from lpz.algorithm.cell import Round, conclude, finish_training, lr_factor, mutate_lr, select
 from lpz.algorithm.draws import batch_indices
 from lpz.seeding import generator
 
@@ -51,7 +51,7 @@ class Stacked:
         """One Adam step (torch.optim.Adam's single-tensor arithmetic) with each network's own lr."""
         beta1, beta2 = optimisers.ADAM_BETAS
         self.steps = [s + 1 for s in self.steps]
-        lrs = [t.individual.lr for t in self.trainees]
+        lrs = [t.individual.lr * t.rate_factor for t in self.trainees]
         device = self.params[self.names[0]].device
         step_size = torch.tensor([lr / (1 - beta1 ** s) for lr, s in zip(lrs, self.steps)], device=device)
         root = torch.tensor([math.sqrt(1 - beta2 ** s) for s in self.steps], device=device)
@@ -83,6 +83,8 @@ def train_together(rounds: list[Round], dataset, device: str = "cpu") -> None:
     trainees_g = [r.trainee_g[0] for r in rounds]
     trainees_d = [r.trainee_d[0] for r in rounds]
     g_net, d_net = trainees_g[0].net, trainees_d[0].net  # the architecture; the parameters come stacked
+    for t in trainees_g + trainees_d:
+        t.rate_factor = lr_factor(config, rounds[0].generation)
     gs, ds = Stacked(trainees_g), Stacked(trainees_d)
 
     def draws(purpose):

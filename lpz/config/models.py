@@ -50,6 +50,9 @@ class TrainerParams(Section):
     n_replacements: int = Field(1, ge=0, le=64)
     default_adam_learning_rate: float = Field(0.0002, gt=0, le=1)  # the initial learning rate, whichever optimizer
     alpha: float = Field(0.0001, ge=0, le=1)  # scales learning-rate mutations
+    # The fraction of every learning rate left at the last generation: the rates are multiplied by a
+    # factor falling linearly from 1 at the first generation to this. None: no schedule.
+    lr_decay: Optional[float] = Field(None, gt=0, le=1)
     mutation_probability: float = Field(0.5, ge=0, le=1)
     discriminator_skip_each_nth_step: int = Field(0, ge=0, le=1000)
     mixture_sigma: float = Field(0.01, ge=0, le=1)  # the weights are probabilities
@@ -384,7 +387,7 @@ def check_combinations(config: Config, quoted=lambda loc: True):
 
 # trainer.params keys of gradient training, which the gradient-free trainers would silently ignore
 GRADIENT_ONLY = ("default_adam_learning_rate", "alpha", "mutation_probability", "optimizer", "migrant_adam",
-                 "own_share")
+                 "own_share", "lr_decay")
 
 
 def _changed(section: Section, keys=None) -> list[str]:

@@ -40,11 +40,10 @@ def scorer_for(dataset, device: str = "cpu", inception_weights=None, random_ince
 def _build(dataset, device: str, inception_weights, random_inception: bool) -> Scorer:
     from lpz.data.toy import MIXTURES
     if dataset.name in MIXTURES:
-        from lpz.scoring.toy import TOY_SAMPLES, coverage
-        toy_mixture = MIXTURES[dataset.name]
-        measure = lambda x: coverage(x, toy_mixture)
-        return Scorer("frechet-2d", lambda x: x, Statistics.of(dataset.samples()), measure, TOY_SAMPLES,
-                      extra_of_features=measure)  # the features are the samples
+        from lpz.scoring.toy import TOY_SAMPLES, coverage, kernel_features
+        toy_mixture, features = MIXTURES[dataset.name], kernel_features()
+        return Scorer("frechet-kernel-2d", features, Statistics.of(features(dataset.samples())),
+                      lambda x: coverage(x, toy_mixture), TOY_SAMPLES)
     if len(dataset.shape) == 1:  # points from a dataset plugin: the distance of the points themselves
         return Scorer(f"frechet-{dataset.shape[0]}d", lambda x: x, Statistics.of(dataset.samples()))
     from lpz.scoring.classifier import SAMPLE_SHAPE, classifier_scorer
