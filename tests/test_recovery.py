@@ -16,7 +16,7 @@ from lpz.engine.local import run_local
 from lpz.runs import Run
 from lpz.store import LocalStore, open_store
 from tests.cluster_fixtures import Worker
-from tests.helpers import lpz, tiny
+from tests.helpers import lpz, tiny, wait_until
 from tests.services import OwnRedis, OwnS3
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.long]
@@ -52,15 +52,12 @@ def submit(tmp_path: Path, env: dict) -> tuple[str, Path]:
 
 
 def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    def looked() -> bool:
         try:
-            if condition():
-                return
+            return condition()
         except Exception:  # a service down in the middle of a look
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen in {timeout} s")
+            return False
+    wait_until(looked, timeout, what)
 
 
 def generation_started(run: Run, generation: int) -> bool:
