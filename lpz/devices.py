@@ -32,3 +32,27 @@ def default_concurrency() -> int:
     if os.environ.get("LPZ_DEVICE", "").startswith("cpu"):
         return os.cpu_count() or 1
     return gpu_count() or os.cpu_count() or 1
+
+
+def platform(device: str) -> str:
+    """What computed a cell-generation, as far as its bytes depend on it: torch's version, the device's
+    kind and model, and on the CPU the instruction set torch's kernels use (AVX2, AVX512 ...). Two
+    cell-generations of one run computed on different platforms may differ in their bytes."""
+    import torch
+    if device.startswith("cuda"):
+        index = torch.device(device).index or 0
+        major, minor = torch.cuda.get_device_capability(index)
+        return f"torch {torch.__version__}, cuda {torch.cuda.get_device_name(index)} (sm_{major}{minor})"
+    return f"torch {torch.__version__}, cpu {_cpu_model()} ({torch.backends.cpu.get_cpu_capability()})"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform as host
+    return host.processor() or host.machine() or "unknown"

@@ -83,6 +83,7 @@ class CellMetrics(Record):
     seconds: dict[Small, float]                   # per phase of the step, and io
     started_at: Optional[float] = None            # seconds since the epoch
     device: Optional[Small] = None
+    platform: Optional[Small] = None  # what computed it (lpz.devices.platform); None in older stores
     files: dict[Literal["state.pt", "public.pt"], Sha256] = {}  # set by the commit
     committed_at: Optional[float] = None                        # set by the commit
 

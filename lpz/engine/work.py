@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Callable
 
+from lpz import devices
 from lpz.errors import UserError, excerpt
 from lpz.records import CellMetrics
 from lpz.runs import DamagedCheckpoint, Run
@@ -105,7 +106,8 @@ def _commit(run: Run, state, metrics: CellMetrics, preview, read_seconds: float,
         picture = preview_png(preview, run.config.dataloader.dataset_name,
                               f"generation {state.generation}, cell {state.cell}")
     metrics = metrics.model_copy(update={"seconds": {**metrics.seconds, "io": read_seconds},
-                                         "started_at": started_at, "device": device})
+                                         "started_at": started_at, "device": device,
+                                         "platform": devices.platform(device)})
     return run.write_cell(state, metrics, picture)
 
 

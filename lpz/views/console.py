@@ -143,6 +143,9 @@ def history_table(info: RunStatus, rows: int = 12) -> Table:
 
 def render(info: RunStatus, history_rows: int = 12) -> Group:
     parts = [headline(info), state_line(info), progress_line(info)]
+    parts += [Text.assemble(("warning", "yellow"), f": {shown(warning)}") for warning in info.warnings]
+    if len(info.platforms) > 1:
+        parts += [Text(f"  platform: {shown(p)}") for p in info.platforms]
     best = best_line(info)
     if best is not None:
         parts.append(best)

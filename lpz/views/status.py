@@ -90,6 +90,8 @@ class RunStatus(Part):
     control: Optional[ControlRecord]
     mixture: Optional[MixtureResult]
     refused: list[Refusal] = []      # why workers refused its tasks; the command line fills it in from the broker
+    platforms: list[str] = []        # what computed its cell-generations (lpz.devices.platform), as recorded
+    warnings: list[str] = []
 
     def to_json(self) -> dict:
         """Plain data; control and mixture as their records are in the store (no control record: {})."""
@@ -132,7 +134,17 @@ def run_status(run: Run) -> RunStatus:
         cells=_cells(run, metrics, complete, control, where.leases),
         control=control,
         mixture=where.result,
+        platforms=(platforms := _platforms(metrics)),
+        warnings=[MIXED_PLATFORMS.format(count=len(platforms))] if len(platforms) > 1 else [],
     )
+
+
+MIXED_PLATFORMS = ("its cells were computed on {count} different platforms (see platforms): the same config "
+                   "and seed give the same bytes only on one, so this run's bytes are not reproducible")
+
+
+def _platforms(metrics: dict[int, dict[int, CellMetrics]]) -> list[str]:
+    return sorted({m.platform for by_cell in metrics.values() for m in by_cell.values() if m.platform})
 
 
 def _generation_summary(generation: int, by_cell: dict[int, CellMetrics]) -> GenerationSummary:

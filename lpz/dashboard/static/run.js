@@ -18,6 +18,7 @@ function renderStatus() {
   const state = document.getElementById("state");
   state.textContent = status.state; state.className = `state ${status.state}`;
   setText("reason", status.reason || "");
+  setText("warnings", (status.warnings || []).map(w => `warning: ${w}: ${(status.platforms || []).join("; ")}`).join(" "));
   setText("generation", `${status.generation}/${status.generations}`, status.generation);
   const size = status.grid.cells;
   document.getElementById("bar").style.width = `${100 * status.next_generation_cells_done / size}%`;
