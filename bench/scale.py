@@ -79,6 +79,13 @@ def stop(workers: list[subprocess.Popen]) -> None:
             os.killpg(worker.pid, 9)
 
 
+def machine_cpu_seconds() -> float:
+    """CPU seconds this machine has spent busy, all cores and processes together (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        user, nice, system, idle, iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def commandstats(client: redis.Redis) -> Counter:
     return Counter({name: stats["calls"] for name, stats in client.info("commandstats").items()})
 
@@ -152,11 +159,11 @@ def measure(rows: int, workers: int, generations: int, cell_seconds: float, serv
         # a run of one generation on enough cells for each of them comes first, and is not counted.
         train(f"warm-up-{rows}-{workers}", max(4, math.ceil(math.sqrt(2 * workers))), 1)
         warm_requests, warm_tasks = counted(counts)
-        before = commandstats(client)
+        before, cpu_before = commandstats(client), machine_cpu_seconds()
         start = time.perf_counter()
         run = train(f"scale-{rows}-{workers}", rows, generations)
         seconds = time.perf_counter() - start - 1
-        redis_calls = commandstats(client) - before
+        redis_calls, cpu = commandstats(client) - before, machine_cpu_seconds() - cpu_before
     finally:
         stop(pool)
     requests, tasks = counted(counts)
@@ -168,6 +175,7 @@ def measure(rows: int, workers: int, generations: int, cell_seconds: float, serv
     return {
         "grid": f"{rows}x{rows}", "workers": workers, "cell_generations": n,
         "per_second": n / seconds,
+        "cpu_ms": 1000 * cpu / n, "cores_busy": cpu / (seconds + 1),
         **{kind: per(requests[("task", kind)] + requests[("supervisor", kind)]) for kind in KINDS},
         "keys_listed": per(requests[("task", "keys listed")] + requests[("supervisor", "keys listed")]),
         "supervisor_s3": per(sum(requests[("supervisor", kind)] for kind in KINDS)),
@@ -178,7 +186,8 @@ def measure(rows: int, workers: int, generations: int, cell_seconds: float, serv
     }
 
 
-COLUMNS = [("grid", "{}"), ("workers", "{}"), ("per_second", "{:.1f}"), ("GET", "{:.1f}"), ("PUT", "{:.1f}"),
+COLUMNS = [("grid", "{}"), ("workers", "{}"), ("per_second", "{:.1f}"), ("cpu_ms", "{:.0f}"), ("cores_busy", "{:.2f}"),
+           ("GET", "{:.1f}"), ("PUT", "{:.1f}"),
            ("HEAD", "{:.1f}"), ("LIST", "{:.2f}"), ("DELETE", "{:.1f}"), ("keys_listed", "{:.1f}"),
            ("supervisor_s3", "{:.2f}"), ("redis", "{:.1f}"), ("coordination_ms", "{:.0f}"),
            ("wait_p50_ms", "{:.0f}"), ("wait_p99_ms", "{:.0f}")]
@@ -227,6 +236,10 @@ def main() -> None:
     if args.throughput and len(results) == 2:
         print(f"\nthroughput, 32 workers against 2: {results[1]['per_second'] / results[0]['per_second']:.1f}x "
               f"(ideal 16x)")
+        cores, cpu = os.cpu_count(), results[1]["cpu_ms"] / 1000
+        print(f"this machine's {cores} cores, at {1000 * cpu:.0f} ms of CPU (every process: workers, Redis, S3, "
+              f"this bench) per cell-generation, serve at most {cores / cpu:.1f} cell-generations/s: "
+              f"{cores / cpu / results[0]['per_second']:.1f}x the 2 workers' rate")
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
 
