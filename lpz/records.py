@@ -75,7 +75,7 @@ class CellMetrics(Record):
     cell: int = Field(ge=0)
     generation: int = Field(ge=1)
     score: Optional[float]
-    score_details: dict[Small, Optional[float]] = {}
+    score_details: Measures = {}  # counts stay ints (a float field made them "0.0/8.0 modes")
     mixture: MixtureRecord
     losses: Losses
     generators: list[IndividualSummary] = Field(min_length=1)

@@ -6,6 +6,7 @@ from lpz.engine.local import run_local
 from lpz.engine.leases import Lease, cell_lease
 from lpz.runs import Run
 from lpz.store import LocalStore
+from lpz.views.console import details
 from lpz.engine.work import compute_cell
 from tests.helpers import lpz, tiny
 
@@ -25,11 +26,20 @@ def test_status_of_a_finished_run(tmp_path):
     assert info["timing"]["seconds_per_generation"] > 0 and info["timing"]["seconds_left"] is None
     assert len(info["best"]["trend"]) == 3 and info["best"]["score"] == min(info["best"]["trend"])
     assert info["mixture"]["best_cell"] in range(4)
+    # Mode counts are counts: a cell's as the mixture's (issue 25 item 6: "0.0/8.0 modes" beside "7/8 modes").
+    assert all(type(row["best_details"][key]) is int for row in info["history"] for key in ("modes", "modes_covered"))
 
     shown = lpz("status", "done", "--store", tmp_path).stdout
     assert "finished: 3/3 generations" in shown and "cell 3 done" in shown and "trend" in shown
+    assert "/8 modes" in shown and "/8.0 modes" not in shown
     watched = lpz("status", "done", "--store", tmp_path, "--watch", timeout=60)  # ends with the run
     assert "cell 0 done" in watched.stdout
+
+
+def test_counts_kept_as_floats_by_an_older_store_show_as_counts():
+    assert details({"modes_covered": 7.0, "modes": 8.0, "high_quality": 0.74}) == "7/8 modes, 74% high-quality"
+    assert details({"modes_covered": 7, "modes": 8, "high_quality": 0.5, "tvd": 0.25}) == \
+        "7/8 modes, 50% high-quality, TVD 0.250"
 
 
 def test_status_of_a_run_half_way_through_a_generation(tmp_path):

@@ -29,11 +29,16 @@ def fmt(value, digits: int = 4) -> str:
     return str(value)
 
 
+def count(value) -> str:
+    """A count as a count: stores written before records kept them as ints hold 7.0 for 7."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else fmt(value)
+
+
 def details(d: Measures) -> str:
     """A scorer's further numbers (a name -> number map, lpz.records.Measures) in words."""
     parts = []
     if "modes_covered" in d:
-        parts.append(f"{d['modes_covered']}/{d['modes']} modes, {100 * d['high_quality']:.0f}% high-quality")
+        parts.append(f"{count(d['modes_covered'])}/{count(d['modes'])} modes, {100 * d['high_quality']:.0f}% high-quality")
     if "tvd" in d:
         parts.append(f"TVD {d['tvd']:.3f}")
     return ", ".join(parts)
