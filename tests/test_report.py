@@ -81,6 +81,22 @@ def test_the_page_embeds_every_png_and_references_nothing_outside_itself(finishe
     assert anchors and anchors <= set(re.findall(r'id="([^"]+)"', page))
 
 
+def test_each_sample_panel_is_titled_once(tmp_path, monkeypatch):
+    """A cell's stored picture is captioned where it is shown (the report's sheet, the dashboard), so it draws no
+    title of its own: the sheet showed "generation 1, cell 0" twice, its caption over the picture's (issue 25)."""
+    from matplotlib.axes import Axes
+    from lpz.views import report, report_figures
+    titles, set_title = [], Axes.set_title
+    monkeypatch.setattr(Axes, "set_title", lambda ax, label, *a, **k: titles.append(label) or set_title(ax, label, *a, **k))
+    run = Run.create(LocalStore(tmp_path), report_config(), run_id="titled")
+    for cell in (0, 1):
+        compute_cell(run, 0, cell)  # each draws its samples.png
+    sheet = report.sample_pictures(report.read(run))
+    report_figures.sample_sheet(sheet)
+    assert len(sheet) == 1  # the generation's best cell
+    assert titles == [caption for caption, _ in sheet], titles
+
+
 def test_the_reference_check_sees_what_would_leave_the_page():
     leaky = ('<link rel="stylesheet" href="https://cdn.example/x.css"><img src="plot.png">'
              '<style>body { background: url(x.png) }</style><a href="#top">top</a><img src="data:image/png;base64,AA==">')

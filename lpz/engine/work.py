@@ -103,8 +103,7 @@ def _commit(run: Run, state, metrics: CellMetrics, preview, read_seconds: float,
     picture = None
     if preview is not None:
         from lpz.views.pictures import preview_png
-        picture = preview_png(preview, run.config.dataloader.dataset_name,
-                              f"generation {state.generation}, cell {state.cell}")
+        picture = preview_png(preview, run.config.dataloader.dataset_name)
     metrics = metrics.model_copy(update={"seconds": {**metrics.seconds, "io": read_seconds},
                                          "started_at": started_at, "device": device,
                                          "platform": devices.platform(device)})

@@ -7,8 +7,9 @@ import numpy as np
 import torch
 
 
-def scatter_bytes(points: np.ndarray, dataset_name: str, title: str, inches: float = 5.0) -> bytes:
-    """A PNG of 2-D samples over the true modes of their mixture (points from a dataset plugin: alone)."""
+def scatter_bytes(points: np.ndarray, dataset_name: str, title: str | None, inches: float = 5.0) -> bytes:
+    """A PNG of 2-D samples over the true modes of their mixture (points from a dataset plugin: alone), titled
+    unless title is None."""
     import io
     import matplotlib
     matplotlib.use("Agg")
@@ -25,7 +26,8 @@ def scatter_bytes(points: np.ndarray, dataset_name: str, title: str, inches: flo
         ax.set_xlim(-span, span)
         ax.set_ylim(-span, span)
     ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(title, fontsize=9)
+    if title is not None:
+        ax.set_title(title, fontsize=9)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -33,10 +35,11 @@ def scatter_bytes(points: np.ndarray, dataset_name: str, title: str, inches: flo
     return buffer.getvalue()
 
 
-def preview_png(samples: torch.Tensor, dataset_name: str, title: str) -> bytes:
-    """A small picture of samples: a scatter plot of 2-D points, or an image grid."""
+def preview_png(samples: torch.Tensor, dataset_name: str) -> bytes:
+    """A small picture of samples: a scatter plot of 2-D points, or an image grid. Untitled, as an image grid
+    is: whoever shows it captions it (the report's sheet, the dashboard), and its key names the cell."""
     if samples.dim() == 2:
-        return scatter_bytes(samples.numpy(), dataset_name, title, inches=3.0)
+        return scatter_bytes(samples.numpy(), dataset_name, None, inches=3.0)
     return grid_bytes(samples.numpy())
 
 
