@@ -75,6 +75,18 @@ def test_no_url_reaches_outside_the_store(dashboard, path):
     assert SECRET not in body and '"config"' not in body and "import" not in body
 
 
+def test_a_wrong_address_is_answered_with_the_addresses_that_exist(dashboard):
+    code, body = dashboard.get("/runs/toy-done")  # a run page is /run/<id>
+    assert code == 404 and "/run/toy-done" in body and "/run/&lt;id&gt;/cell/&lt;cell&gt;" in body
+    code, body = dashboard.get("/run/no-such-run")
+    assert code == 404 and "no-such-run" in body and 'href="/"' in body
+    code, body = dashboard.get("/run/<script>x</script>/nothing")
+    assert code == 404 and "<script>" not in body
+    code, body = dashboard.get("/api/run/toy-done/status")
+    answer = json.loads(body)
+    assert code == 404 and answer["error"] and "/api/runs/<id>/status" in answer["addresses"]
+
+
 def test_a_sample_picture_is_served_as_png(dashboard):
     code, body = dashboard.get("/files/toy-done/3/0/samples.png")
     assert code == 200 and body.startswith("\ufffdPNG")
@@ -185,6 +197,12 @@ def test_the_pages_show_what_lpz_status_says(dashboard, store, browser, tmp_path
     assert number(page.get_attribute("#generation", "data-value")) == printed["generation"] == 3
     assert number(page.get_attribute("#best", "data-value")) == printed["best"]["score"]
     assert number(page.get_attribute("#mixture-score", "data-value")) == printed["mixture"]["score"]
+    assert not page.get_by_text("next generation").is_visible()  # a finished run has none
+    picture = page.locator("#pictures img").first  # 2-D samples legible, and a link to the picture itself
+    assert picture.bounding_box()["width"] >= 300
+    assert page.locator("#pictures a").first.get_attribute("href").endswith("/3/0/samples.png")
+    y_ticks = page.locator("#scores svg text.tick-y").all_text_contents()  # more than the ends of each axis
+    assert len(y_ticks) >= 4 and page.locator("#scores svg text.tick-x").all_text_contents() == ["1", "2", "3"], y_ticks
     assert page.locator("#torus-map rect.cell").count() == 4
     assert '"dataset_name": "gaussian8"' in page.inner_text("#config")
     page.hover("#scores svg", position={"x": 300, "y": 150})

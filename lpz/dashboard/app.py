@@ -11,6 +11,7 @@ loopback or an allowed host (lpz.dashboard.serve.answered_hosts says which).
 """
 from __future__ import annotations
 
+import html
 import ipaddress
 import json
 import math
@@ -22,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from lpz.dashboard.actions import ACTIONS
@@ -37,6 +38,17 @@ STATIC = resources.files("lpz.dashboard") / "static"
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript"}
 STATIC_FILES = {f.name for f in STATIC.iterdir() if f.name.endswith(tuple(STATIC_TYPES))}
 SAMPLE_FILES = {"samples.png"}
+# What a wrong address is answered with: the addresses there are (docs/dashboard.md says the same).
+PAGES = {"/": "every run in the store", "/run/<id>": "a run: its progress, torus map, curves and samples",
+         "/run/<id>/cell/<cell>": "a cell of the run (cells count from 0, row by row)"}
+API = {"/api/runs": "every run's summary",
+       "/api/runs/<id>/status": "the run's status, as `lpz status <id> --json` prints it",
+       "/api/runs/<id>/info": "the run's resolved configuration and whether actions are allowed",
+       "/api/runs/<id>/series?after=<generation>": "every cell's numbers per generation after one",
+       "/api/runs/<id>/samples": "the generations and cells that drew a sample picture",
+       "/api/runs/<id>/cells/<cell>": "a cell's metrics over the generations",
+       "/files/<id>/<generation>/<cell>/samples.png": "a cell's sample picture at a generation",
+       "/api/runs/<id>/cancel, /api/runs/<id>/resume": "POST, with --allow-actions and the token"}
 TOKEN_COOKIE = "lpz_token"
 HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
                                       "frame-ancestors 'none'; form-action 'none'",
@@ -228,8 +240,35 @@ def _finite(value):
 
 
 async def _problem(request: Request, error: Problem) -> Response:
+    if error.code == 404 and _is_page(request.url.path):  # e.g. a run page for a run the store lacks
+        return _lost(request.url.path, error.message)
     return PlainTextResponse(error.message, status_code=error.code)
 
 
 async def _not_found(request: Request, error) -> Response:
-    return PlainTextResponse("not found", status_code=404)
+    return _lost(request.url.path, None)
+
+
+def _is_page(path: str) -> bool:
+    return not path.startswith(("/api/", "/files/", "/static/"))
+
+
+def _lost(path: str, message: str | None) -> Response:
+    """404 for an address nothing answers: what exists, as JSON for the API, else as a page that links home."""
+    said = message or f"nothing here: {path}"
+    if not _is_page(path):
+        return Response(json.dumps({"error": said, "addresses": {**API, **PAGES}}), status_code=404,
+                        media_type="application/json")
+    hint = ""
+    if path.startswith("/runs/") and path.count("/") == 2:
+        target = "/run/" + path.split("/")[2]
+        hint = f'<p>A run\'s page is <a href="{html.escape(target)}">{html.escape(target)}</a>.</p>'
+    rows = "".join(f"<tr><td><code>{html.escape(address)}</code></td><td>{html.escape(what)}</td></tr>"
+                   for address, what in {**PAGES, **API}.items())
+    body = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>lpz: not found</title>'
+            f'<link rel="stylesheet" href="/static/dashboard.css"></head><body>'
+            f'<header><a href="/">lpz dashboard</a></header><h1>Not found</h1>'
+            f'<p class="error">{html.escape(said)}</p>{hint}'
+            f'<p><a href="/">Every run in the store</a> links to its page. The addresses there are:</p>'
+            f'<table>{rows}</table></body></html>')
+    return HTMLResponse(body, status_code=404)

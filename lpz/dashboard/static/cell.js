@@ -74,7 +74,7 @@ function renderPictures() {
   const g = pictures[Number(slider.value)];
   document.getElementById("slider-label").textContent = `generation ${g}`;
   document.getElementById("pictures").replaceChildren(
-    el("img", {src: `/files/${encodeURIComponent(runId)}/${g}/${cell}/samples.png`, alt: `generation ${g}`}));
+    picture(`/files/${encodeURIComponent(runId)}/${g}/${cell}/samples.png`, `generation ${g}`));
 }
 
 async function poll() {

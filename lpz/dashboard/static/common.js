@@ -41,6 +41,26 @@ function showError(error) {
   box.textContent = String(error.message || error);
 }
 
+// A sample picture, shown large enough to read (dashboard.css) and a link to itself at full size.
+function picture(src, alt) {
+  return el("a", {href: src, target: "_blank", rel: "noopener", title: "open at full size"},
+            el("img", {src, alt, loading: "lazy"}));
+}
+
+// A round step for about count labels from lo to hi: 1, 2 or 5 times a power of ten (integers: at least 1).
+function tickStep(lo, hi, count, integers = false) {
+  const raw = (hi - lo) / Math.max(1, count - 1), power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map(m => m * power).find(s => s >= raw * 0.999);
+  return integers ? Math.max(1, Math.round(step)) : step;
+}
+
+// The multiples of step from lo to hi: an axis's labels.
+function ticks(lo, hi, step) {
+  const out = [];
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) out.push(Number((k * step).toPrecision(12)));
+  return out;
+}
+
 const SVG = "http://www.w3.org/2000/svg";
 function svg(tag, attributes = {}) {
   const node = document.createElementNS(SVG, tag);
@@ -58,20 +78,30 @@ function lineChart(container, series, {width = 560, height = 260, yLabel = "", l
   container.classList.add("chart");
   const points = series.flatMap(s => s.points.filter(p => p[1] !== null && Number.isFinite(p[1])));
   if (!points.length) { container.append(el("p", {class: "muted"}, "nothing yet")); return; }
-  const pad = {l: 56, r: 10, t: 10, b: 26};
+  const pad = {l: 62, r: 12, t: 24, b: 26};
   const xs = points.map(p => p[0]), ys = points.map(p => p[1]);
   let [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-  if (x0 === x1) x1 = x0 + 1; if (y0 === y1) { y0 -= 1; y1 += 1; }
+  if (x0 === x1) x1 = x0 + 1; if (y0 === y1) { const d = Math.abs(y0) / 10 || 1; y0 -= d; y1 += d; }
+  // The y axis widened to round values, labelled at five or so of them with faint lines across; the x axis
+  // (generations) at round whole numbers within the data.
+  const yStep = tickStep(y0, y1, 5);
+  y0 = Math.floor(y0 / yStep + 1e-9) * yStep; y1 = Math.ceil(y1 / yStep - 1e-9) * yStep;
   const X = x => pad.l + (x - x0) / (x1 - x0) * (width - pad.l - pad.r);
   const Y = y => height - pad.b - (y - y0) / (y1 - y0) * (height - pad.t - pad.b);
   const plot = svg("svg", {width, height, viewBox: `0 0 ${width} ${height}`});
-  for (const [value, at] of [[y0, Y(y0)], [y1, Y(y1)]]) {
-    const label = svg("text", {x: 4, y: at + 4, "font-size": 11, fill: "#666"}); label.textContent = fmt(value); plot.append(label);
+  const shown = v => String(Number(v.toPrecision(6)));
+  for (const value of ticks(y0, y1, yStep)) {
+    plot.append(svg("line", {x1: pad.l, x2: width - pad.r, y1: Y(value), y2: Y(value), stroke: "#f0f0f0"}));
+    const label = svg("text", {class: "tick-y", x: 4, y: Y(value) + 4, "font-size": 11, fill: "#666"});
+    label.textContent = shown(value); plot.append(label);
   }
-  for (const [value, at] of [[x0, X(x0)], [x1, X(x1)]]) {
-    const label = svg("text", {x: at - 8, y: height - 8, "font-size": 11, fill: "#666"}); label.textContent = fmt(value); plot.append(label);
+  const whole = xs.every(Number.isInteger);
+  for (const value of ticks(x0, x1, tickStep(x0, x1, Math.max(2, Math.floor((width - pad.l - pad.r) / 80)), whole))) {
+    const label = svg("text", {class: "tick-x", x: X(value), y: height - 8, "font-size": 11, fill: "#666",
+                               "text-anchor": "middle"});
+    label.textContent = shown(value); plot.append(label);
   }
-  const axisLabel = svg("text", {x: pad.l + 4, y: pad.t + 10, "font-size": 11, fill: "#666"}); axisLabel.textContent = yLabel; plot.append(axisLabel);
+  const axisLabel = svg("text", {x: pad.l, y: 14, "font-size": 11, fill: "#666"}); axisLabel.textContent = yLabel; plot.append(axisLabel);
   series.forEach((s, i) => { s.color = s.color || PALETTE[i % PALETTE.length]; });
   series.forEach((s, i) => {
     const kept = s.points.filter(p => p[1] !== null && Number.isFinite(p[1]));

@@ -20,10 +20,10 @@ function renderStatus() {
   setText("reason", status.reason || "");
   setText("warnings", (status.warnings || []).map(w => `warning: ${w}: ${(status.platforms || []).join("; ")}`).join(" "));
   setText("generation", `${status.generation}/${status.generations}`, status.generation);
-  const size = status.grid.cells;
+  const size = status.grid.cells, more = status.generation < status.generations;
+  for (const node of document.querySelectorAll(".next")) node.hidden = !more;  // every generation done: none next
   document.getElementById("bar").style.width = `${100 * status.next_generation_cells_done / size}%`;
-  setText("cells-done", status.generation < status.generations ? `${status.next_generation_cells_done}/${size} cells` : "-",
-          status.next_generation_cells_done);
+  setText("cells-done", `${status.next_generation_cells_done}/${size} cells`, status.next_generation_cells_done);
   setText("per-generation", duration(status.timing.seconds_per_generation), status.timing.seconds_per_generation);
   setText("time-left", duration(status.timing.seconds_left), status.timing.seconds_left);
   const best = status.best;
@@ -83,8 +83,7 @@ function renderPictures() {
   const g = generations[Number(slider.value)];
   setText("slider-label", `generation ${g}`);
   document.getElementById("pictures").replaceChildren(...samples[g].map(c => el("figure", {},
-    el("img", {src: `/files/${encodeURIComponent(runId)}/${g}/${c}/samples.png`, alt: `cell ${c}`, loading: "lazy"}),
-    el("figcaption", {}, `cell ${c}`))));
+    picture(`/files/${encodeURIComponent(runId)}/${g}/${c}/samples.png`, `cell ${c}`), el("figcaption", {}, `cell ${c}`))));
 }
 
 async function poll() {
