@@ -36,7 +36,6 @@ app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
-    worker_concurrency=int(os.environ.get("LPZ_WORKER_CONCURRENCY", "0")) or default_concurrency(),
     broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
     result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
     result_expires=24 * 3600,
@@ -72,6 +71,22 @@ class _BrokerLossSafeQoS(kombu_redis.QoS):
 
 
 kombu_redis.Channel.QoS = _BrokerLossSafeQoS
+
+
+def worker_concurrency(given=None) -> int:
+    """Cell tasks a worker runs at once: its -c, else LPZ_WORKER_CONCURRENCY, else one per GPU (one per core
+    on a CPU-only worker)."""
+    if isinstance(given, int) and given > 0:
+        return given
+    return int(os.environ.get("LPZ_WORKER_CONCURRENCY", "0") or 0) or default_concurrency()
+
+
+@signals.celeryd_init.connect
+def _set_concurrency(conf=None, options=None, **_):
+    """Decided as a worker starts, not when this module is imported: counting GPUs imports torch (2-3 s),
+    which `lpz submit`, `resume` and the dashboard, sending messages only, do without. The worker's pool
+    and the memory check (lpz.tasks.cells) both read it."""
+    conf.worker_concurrency = worker_concurrency((options or {}).get("concurrency"))
 
 
 @signals.worker_process_init.connect

@@ -24,7 +24,7 @@ def download(name: str = typer.Argument(..., help="mnist, fashion-mnist, cifar10
     """Download a dataset, resuming a broken download and checking its SHA-256."""
     from lpz.data import DATASETS, download as fetching
     from lpz.data.base import data_dir as default_data_dir
-    from lpz.data.idx import SYSTEM_DATASETS
+    from lpz.data.places import SYSTEM_DATASETS
 
     root = (data_dir or default_data_dir()).expanduser()
     if name == "celeba":

@@ -16,10 +16,10 @@ import torch
 
 from lpz.data.base import Dataset, data_dir
 from lpz.data.images import to_tensor
+from lpz.data.places import CIFAR_ARCHIVE, CIFAR_FOLDER, locate_cifar
 from lpz.errors import UserError
 
-ARCHIVE = "cifar-10-binary.tar.gz"
-FOLDER = "cifar-10-batches-bin"
+ARCHIVE, FOLDER = CIFAR_ARCHIVE, CIFAR_FOLDER
 BATCHES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
 SHAPE = (3, 32, 32)
 RECORD_BYTES = 1 + 3 * 32 * 32
@@ -27,14 +27,7 @@ RECORDS_PER_BATCH = 10_000
 AGAIN = "download it again (lpz data download cifar10)"
 
 
-def locate(folder: Path | None = None) -> Path | None:
-    """The extracted batch folder or the archive, whichever is found first."""
-    for base in [folder] if folder else [data_dir() / "cifar10", data_dir()]:
-        if (base / FOLDER).is_dir():
-            return base / FOLDER
-        if (base / ARCHIVE).is_file():
-            return base / ARCHIVE
-    return None
+locate = locate_cifar
 
 
 def read_folder(folder: Path, names: list[str]) -> dict[str, bytes]:

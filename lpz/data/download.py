@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lpz.data import cifar, idx, images
-from lpz.data.base import data_dir
+from lpz.data.places import IDX_FILES, celeba_folder, find_file, idx_folders, locate_cifar
+from lpz.data.specs import data_dir
 from lpz.errors import UserError
 from lpz.files import DownloadFailed, download as download_url, sha256_file
 
@@ -31,7 +31,7 @@ class Source:
 
 def _idx_sources(base_url: str, sha256s: list[str]) -> list[Source]:
     """The four .gz files, in the order train images, train labels, test images, test labels."""
-    stems = [*idx.FILES["train"], *idx.FILES["test"]]
+    stems = [*IDX_FILES["train"], *IDX_FILES["test"]]
     return [Source(f"{base_url}{stem}.gz", sha256) for stem, sha256 in zip(stems, sha256s, strict=True)]
 
 
@@ -126,12 +126,12 @@ def local_copy(name: str) -> Path | None:
     """Where the data of a downloadable or manual dataset is on this machine, if it is."""
     if name in ("mnist", "fashion-mnist"):
         try:
-            return idx.find_file(idx.folders(name), idx.FILES["train"][0], name).parent
+            return find_file(idx_folders(name), IDX_FILES["train"][0], name).parent
         except UserError:
             return None
     if name == "cifar10":
-        return cifar.locate()
+        return locate_cifar()
     if name == "celeba":
-        folder = images.celeba_folder()
+        folder = celeba_folder()
         return folder if folder.is_dir() and any(folder.glob("*.jpg")) else None
     return None

@@ -8,31 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lpz.data.base import Dataset, data_dir
+from lpz.data.base import Dataset
+from lpz.data.places import IDX_FILES, SYSTEM_DATASETS, find_file, idx_folders  # noqa: F401  (re-exported)
 from lpz.errors import UserError
 
-SYSTEM_DATASETS = Path("/usr/share/datasets")  # where Debian's dataset packages (dataset-fashion-mnist) install
-
-FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-
-
-def folders(name: str) -> list[Path]:
-    """Where the IDX files of a dataset may be, in the order looked: the data directory (in a folder of
-    the dataset's name, or loose), then the system's datasets folder."""
-    return [data_dir() / name, data_dir(), SYSTEM_DATASETS / name]
-
-
-def find_file(folder_candidates: list[Path], stem: str, dataset: str) -> Path:
-    for folder in folder_candidates:
-        for name in (stem + ".gz", stem):
-            if (folder / name).is_file():
-                return folder / name
-    looked = ", ".join(str(f) for f in folder_candidates)
-    raise UserError(f"{dataset}: {stem}(.gz) not found in {looked}; run `lpz data download {dataset}` "
-                    f"or set LPZ_DATA_DIR to the folder that holds it")
+FILES = IDX_FILES  # the names the loaders have always used
+folders = idx_folders
 
 
 def read_idx(path: Path) -> np.ndarray:

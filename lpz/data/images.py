@@ -19,6 +19,7 @@ import torch
 from PIL import Image, ImageOps
 
 from lpz.data.base import Dataset, data_dir
+from lpz.data.places import celeba_folder
 from lpz.errors import UserError
 from lpz.files import write_atomically
 
@@ -36,10 +37,6 @@ def to_tensor(pixels: np.ndarray) -> torch.Tensor:
     with warnings.catch_warnings():  # a read-only memory map: lpz never writes to it
         warnings.simplefilter("ignore", UserWarning)
         return torch.from_numpy(np.asarray(pixels, dtype=np.uint8))
-
-
-def celeba_folder() -> Path:
-    return data_dir() / "celeba" / "img_align_celeba"
 
 
 def list_images(folder: Path, recursive: bool) -> list[Path]:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lpz.data import cifar, idx, images
-from lpz.data.base import data_dir
+from lpz.data.places import IDX_FILES, celeba_folder, find_file, idx_folders, locate_cifar
+from lpz.data.specs import data_dir
 from lpz.errors import CorruptObject, ObjectMissing, UserError, excerpt
 from lpz.files import sha256, write_atomically
 from lpz.runs import keys
@@ -31,18 +31,18 @@ PUSHABLE = ("mnist", "fashion-mnist", "cifar10", "celeba")
 def local_files(name: str) -> dict[str, Path]:
     """The files of a dataset on this machine, by their path relative to <data dir>/<name>/."""
     if name in ("mnist", "fashion-mnist"):
-        stems = [stem for pair in idx.FILES.values() for stem in pair]
-        found = [idx.find_file(idx.folders(name), stem, name) for stem in stems]
+        stems = [stem for pair in IDX_FILES.values() for stem in pair]
+        found = [find_file(idx_folders(name), stem, name) for stem in stems]
         return {path.name: path for path in found}
     if name == "cifar10":
-        located = cifar.locate()
+        located = locate_cifar()
         if located is None:
             raise UserError(f"cifar10 is not in {data_dir()}; run `lpz data download cifar10` first")
         if located.is_file():
             return {located.name: located}
         return {f"{located.name}/{p.name}": p for p in sorted(located.iterdir()) if p.is_file()}
     if name == "celeba":
-        folder = images.celeba_folder()
+        folder = celeba_folder()
         files = sorted(folder.glob("*.jpg")) if folder.is_dir() else []
         if not files:
             raise UserError(f"celeba is not in {folder}; see `lpz data download celeba`")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 
-from lpz.celery import app, process_device
+from lpz.celery import app, process_device, worker_concurrency
 from lpz.engine import engine
 from lpz.engine.broker import RETRY_CAP_S, passing_errors, retries_within, retry_seconds
 from lpz.engine.cluster import Cluster
@@ -93,7 +93,7 @@ def train_cell(self, *args, **kwargs) -> dict:
         _refuse(run.id, kwargs["store"], f"a task for {what} came before its inputs: {why}; it is sent when they are")
         Cluster(app).not_sent(run, generation, cell)
         return {"refused": True}
-    if why := beyond_this_machine(run.config, app.conf.worker_concurrency):
+    if why := beyond_this_machine(run.config, app.conf.worker_concurrency or worker_concurrency()):
         _refuse(run.id, kwargs["store"], f"{what}: {why} (LPZ_WORKER_CONCURRENCY sets the processes per worker)")
         return {"refused": True}
     start = time.perf_counter()
