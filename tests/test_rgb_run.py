@@ -46,6 +46,10 @@ def test_one_generation_of_a_tiny_dcgan_on_generated_rgb_digits(tmp_path, mnist_
     shown = lpz("status", run_id, "--store", store, env=env).stdout
     assert "finished" in shown and "random-init Inception" in shown
 
+    # Scored afterwards as it was scored during the run (score.inception: random-init): no weights file needed.
+    scored = lpz("score", run_id, "--store", store, "-n", 10, env=env).stdout
+    assert "on 10 samples (inception-pool3-random-init features)" in scored
+
     lpz("sample", run_id, "--store", store, "-n", 16, "-o", tmp_path / "samples", env=env)
     samples = np.load(tmp_path / "samples" / "samples.npy", allow_pickle=False)
     assert samples.shape == (16, 3, 32, 32) and samples.min() >= -1 and samples.max() <= 1

@@ -446,7 +446,9 @@ def score(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz 
 
     the_run = _open_run(run_id, store)
     samples = sampling.draw(the_run, n, seed, ensemble)
-    scorer = scorer_for(run_dataset(the_run), inception_weights=inception_weights)
+    # RGB data: the Inception the run was scored with (score.inception), unless a weights file is given.
+    random_init = inception_weights is None and the_run.config.score.inception == "random-init"
+    scorer = scorer_for(run_dataset(the_run), inception_weights=inception_weights, random_inception=random_init)
     fid = scorer.score(samples)
     # Toy coverage is defined on 2,500 samples; draw() shuffled them, so a prefix is a fair draw.
     extra = details(scorer.extra(samples[:scorer.extra_samples or n]) if scorer.extra else {})
