@@ -17,8 +17,9 @@ def test_the_quick_scale_benchmark_completes_and_reports_per_cell_generation():
                             text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     header, rule, row = result.stdout.strip().splitlines()[:3]
-    assert header.startswith("| grid | workers | per second | GET | PUT | HEAD | LIST | DELETE | keys listed")
+    assert header.startswith("| grid | workers | per second | cpu ms | cores busy | GET | PUT | HEAD | LIST | DELETE |")
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[:2] == ["4x4", "2"]
     values = dict(zip([c.strip() for c in header.strip("|").split("|")], cells))
     assert float(values["per second"]) > 0 and float(values["PUT"]) >= 2  # each cell wrote its checkpoints
+    assert float(values["cpu ms"]) > 0  # the workers' and servers' CPU was counted
