@@ -249,5 +249,5 @@ def test_a_name_with_a_trailing_newline_is_refused(tmp_path, what, name):
     check = {"run id": lambda: check_run_id(name), "store key": lambda: check_relative(name),
              "ensemble": lambda: check_ensemble_name(name), "bucket": lambda: S3Store(name),
              "sha256 in a manifest": forged_manifest}[what]
-    with pytest.raises(UserError, match="not a valid bucket name" if what == "bucket" else ""):
+    with pytest.raises(UserError, match="not a valid bucket name" if what == "bucket" else None):
         check()
