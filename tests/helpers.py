@@ -12,7 +12,9 @@ from typing import Callable
 
 import pytest
 
-from lpz.config import validate
+from lpz.config import load_config, validate
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {
     "name": "tiny",
@@ -49,6 +51,15 @@ def tiny(**overrides) -> dict:
 
 def tiny_config(**overrides):
     return validate(tiny(**overrides))
+
+
+def shipped_grid_scheme() -> dict:
+    """How the shipped MNIST configs train a grid (configs/mnist.yml: selection or not, the own partner's
+    share), as tiny() overrides on a 3x3 grid: the smallest grid whose neighbourhood (5 cells) makes the
+    own share differ from the uniform draw."""
+    params = load_config(ROOT / "configs" / "mnist.yml").trainer.params
+    return {"grid.rows": 3, "trainer.params.enable_selection": params.enable_selection,
+            "trainer.params.own_share": params.own_share}
 
 
 def wait_until(condition: Callable, timeout: float, what: str | Callable[[], str], interval: float = 0.2):

@@ -6,7 +6,7 @@ import pytest
 from lpz.engine.local import run_local
 from lpz.runs import Run
 from lpz.store import LocalStore
-from tests.helpers import tiny_config
+from tests.helpers import shipped_grid_scheme, tiny_config
 
 
 def checkpoints(root: Path, config, workers: int, order: str = "forward") -> dict[str, bytes]:
@@ -18,14 +18,15 @@ def checkpoints(root: Path, config, workers: int, order: str = "forward") -> dic
 
 
 @pytest.mark.slow
-def test_state_files_are_byte_identical_across_workers_and_order(tmp_path):
-    config = tiny_config()
+@pytest.mark.parametrize("scheme", ["selection", "shipped grid scheme"])
+def test_state_files_are_byte_identical_across_workers_and_order(tmp_path, scheme):
+    config = tiny_config(**(shipped_grid_scheme() if scheme == "shipped grid scheme" else {}))
     one = checkpoints(tmp_path / "one", config, workers=1)
     two = checkpoints(tmp_path / "two", config, workers=2)
     backwards = checkpoints(tmp_path / "reverse", config, workers=1, order="reverse")
 
     states = [k for k in one if k.endswith("state.pt")]
-    assert len(states) == 2 * 4  # 2 generations x 4 cells
+    assert len(states) == 2 * config.rows * config.cols  # 2 generations x every cell
     assert one.keys() == two.keys() == backwards.keys()
     for key in one:
         assert one[key] == two[key], f"{key} differs between 1 and 2 workers"

@@ -14,6 +14,7 @@ trains the selected pairs of several cells' rounds at once between the two.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -211,9 +212,11 @@ class Trainee:
 
 def pick_opponent(opponents: list, partners: int, own_share: float | None, choice: torch.Generator):
     """A batch's opponent. The last `partners` opponents train beside the trainee (its own cell's); the
-    others are neighbours' frozen networks. Uniform over all, or with own_share, a partner with that chance."""
+    others are neighbours' frozen networks. Uniform over all, or with own_share, a partner with that chance.
+    A share equal to the uniform draw's (1/3 on a 2x2 grid) is drawn as the uniform draw is, so a config
+    that sets it trains the same bytes as one that does not."""
     frozen = len(opponents) - partners
-    if own_share is None or frozen == 0:
+    if own_share is None or frozen == 0 or math.isclose(own_share, partners / len(opponents), rel_tol=1e-12):
         return opponents[int(torch.randint(len(opponents), (1,), generator=choice))]
     if float(torch.rand(1, generator=choice)) < own_share:
         return opponents[frozen + int(torch.randint(partners, (1,), generator=choice))]
