@@ -11,7 +11,7 @@ from lpz.engine import engine
 from lpz.engine.local import run_local
 from lpz.runs import Run
 from lpz.store import LocalStore, open_store
-from tests.helpers import lpz, one_line_error, tiny, wait_until
+from tests.helpers import lpz, one_line_error, shipped_grid_scheme, tiny, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -87,10 +87,12 @@ def test_submit_completes_and_matches_lpz_run(tmp_path, cluster_env, start_worke
     assert f"run {run_id}: finished, mixture of cell" in logs
 
 
-def test_a_worker_killed_mid_task_costs_only_time(tmp_path, cluster_env, start_workers, s3_bucket):
+@pytest.mark.parametrize("scheme", ["selection", "shipped grid scheme"])
+def test_a_worker_killed_mid_task_costs_only_time(tmp_path, cluster_env, start_workers, s3_bucket, scheme):
     workers = start_workers(2)
     # Long enough cells that a worker is caught in the middle of one.
-    config = write_config(tmp_path / "tiny.yml", **{"dataloader.n_batches": 150})
+    grid = shipped_grid_scheme() if scheme == "shipped grid scheme" else {}
+    config = write_config(tmp_path / "tiny.yml", **{"dataloader.n_batches": 150, **grid})
     store = f"s3://{s3_bucket}"
     run_id = submit(config, store, cluster_env)
 
