@@ -55,3 +55,12 @@ def test_on_a_3x3_grid_own_share_changes_what_a_cell_trains(tmp_path):
                         workers=1)
     assert uniform.keys() == third.keys()
     assert all(uniform[key] != third[key] for key in uniform if key.endswith("state.pt"))
+
+
+def test_with_selection_own_share_changes_nothing(tmp_path):
+    """A config that sets it (the shipped MNIST ones) turns the papers' selection on with one switch."""
+    selection = {"grid.rows": 3, "trainer.generations": 1, "trainer.params.population_size": 2}  # 2 opponents
+    plain = checkpoints(tmp_path / "plain", tiny_config(**selection), workers=1)
+    shared = checkpoints(tmp_path / "shared", tiny_config(**selection, **{"trainer.params.own_share": 0.9}), workers=1)
+    assert plain.keys() == shared.keys() and len(plain) == 9 * 2
+    assert plain == shared

@@ -59,6 +59,8 @@ class TrainerParams(Section):
     enable_selection: bool = True  # False: train the own population against the whole neighbourhood
     # Without selection: the chance that a batch's opponent is the cell's own partner (trained with it)
     # rather than one of the neighbours' frozen networks. None: every network of the neighbourhood alike.
+    # With selection it changes nothing (a cell trains its selected pair against each other), so a config
+    # that sets it can turn selection on alone, as tournament_size is kept while selection is off.
     own_share: Optional[float] = Field(None, ge=0, le=1)
     migrant_adam: Literal["fresh", "own"] = "fresh"  # Adam state of a neighbour's individual selected here
     replacement: Literal["elitist", "always"] = "always"  # elitist: a trained copy enters only when fitter
@@ -372,9 +374,6 @@ def check_combinations(config: Config, quoted=lambda loc: True):
         from lpz.config.footprint import too_big
         if reason := too_big(config, shape, cells):
             yield ("network",), reason
-    if params.own_share is not None and params.enable_selection:
-        yield (("trainer", "params", "own_share"), "only applies without selection (with it a cell trains its "
-                                                   "pair against each other); remove it or set enable_selection: false")
     for key in ("critic_steps", "weight_clip"):
         if getattr(params, key) is not None and config.network.loss != "wgan":
             yield (("trainer", "params", key), f"only applies to loss wgan, not {config.network.loss}; "
