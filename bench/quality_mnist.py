@@ -73,8 +73,9 @@ def tag(overrides: dict) -> str:
 
 def for_grid(dataset: str, grid: str, overrides: dict) -> dict:
     """The overrides that change a grid's run: not those that set what its config already sets (the
-    3x3 config selects, so `enable_selection=true` names its plain run), nor selection on a 1x1 grid,
-    which trains the same bytes with it or without (tests/test_determinism.py)."""
+    configs train without selection, so `enable_selection=true` names the papers' runs), nor those that
+    train the same bytes (tests/test_determinism.py, tests/test_own_share.py): selection or own_share on a
+    1x1 grid, and on a 2x2 an own_share of a third or none (its uniform draw gives the partner a third)."""
     shipped = config_for(dataset, grid, 1, 1, {}).model_dump()
 
     def value(key: str):
@@ -83,8 +84,12 @@ def for_grid(dataset: str, grid: str, overrides: dict) -> dict:
             node = node[part]
         return node
 
-    return {key: v for key, v in overrides.items()
-            if v != value(key) and not (grid == "1x1" and key == "trainer.params.enable_selection")}
+    def same_bytes(key: str, v) -> bool:
+        if grid == "1x1":
+            return key in ("trainer.params.enable_selection", "trainer.params.own_share")
+        return grid == "2x2" and key == "trainer.params.own_share" and {v, value(key)} <= {None, 1 / 3}
+
+    return {key: v for key, v in overrides.items() if v != value(key) and not same_bytes(key, v)}
 
 
 def run_id(dataset: str, grid: str, seed: int, generations: int, overrides: dict) -> str:

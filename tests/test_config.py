@@ -388,11 +388,13 @@ def test_every_shipped_config_is_valid(path):
     assert config.trainer.generations >= 1
 
 
-def test_the_mnist_configs_keep_every_trained_copy_and_select_on_grids_above_2x2():
-    small = [ROOT / "configs" / name for name in ("mnist.yml", "fashion-mnist.yml", "neurips2018/mnist-1x1.yml",
-                                                  "neurips2018/mnist-2x2.yml")]
-    for path in [*small, *sorted((ROOT / "configs" / "neurips2018").glob("*.yml"))]:
-        config = load_config(path)
-        params = config.trainer.params
-        selects = config.rows * config.cols > 4
-        assert (params.enable_selection, params.replacement, params.migrant_adam) == (selects, "always", "own"), path
+def test_the_mnist_configs_keep_every_trained_copy_and_train_each_cell_a_third_against_its_partner():
+    """Every grid size trains as the shipped 2x2 does (docs/grid-scaling.md): no selection, the own partner
+    one batch in three, every trained copy kept."""
+    configs = ROOT / "configs"
+    paths = [configs / "mnist.yml", configs / "fashion-mnist.yml",
+             *sorted(configs.glob("neurips2018/*.yml")), *sorted(configs.glob("data-dieting/*.yml"))]
+    for path in paths:
+        params = load_config(path).trainer.params
+        assert (params.enable_selection, params.own_share, params.replacement, params.migrant_adam) == (
+            False, pytest.approx(1 / 3, rel=1e-12), "always", "own"), path
