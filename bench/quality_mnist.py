@@ -297,6 +297,9 @@ def main() -> None:
     print("|---|---|---|---|")
     for grid in grids:
         mine = [f for f in finals if f["grid"] == grid]
+        if not mine:
+            print(f"| {grid} | not measured | | |")
+            continue
         print(f"| {grid} | {spread([f['fid'] for f in mine], '.1f')} | {spread([f['tvd'] for f in mine], '.3f')} "
               f"| {per_seed(mine, 'fid', 'tvd')} |")
         if any("ensemble_fid" in f for f in mine):
