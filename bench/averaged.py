@@ -1,0 +1,81 @@
+"""What averaging each cell's generator over its last generations does to a finished run's result.
+
+    python bench/averaged.py STORE RUN_ID [--windows 1,2,5,10,20]
+
+For each window K, every cell's generator becomes the plain average of its weights at the last K
+generations (its own lineage: runs without selection, population 1), and the run's final scoring is
+repeated on those generators: every cell's neighbourhood mixture, with its final mixture weights, on
+final_sample_size samples of the same noise as the run's assembly (K=1 gives back the run's own
+numbers), and the uniform mixture of the whole grid. The run must keep every generation's public state
+over the window (general.keep_every=1).
+
+A test of the cause found for issue 22 (docs/grid-scaling.md): with a constant learning rate the
+generators oscillate to the last generation, and a run's result is whatever point it lands on.
+Averaging over generations is the offline form of a moving average of the weights kept in training.
+Not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lpz.algorithm import mixture, nets  # noqa: E402
+from lpz.engine.work import read_state, run_dataset  # noqa: E402
+from lpz.runs import Run  # noqa: E402
+from lpz.scoring import make_scorer  # noqa: E402
+from lpz.seeding import generator  # noqa: E402
+from lpz.store import LocalStore  # noqa: E402
+
+
+def averaged_generator(run: Run, cell: int, last: int, window: int) -> dict[str, torch.Tensor]:
+    states = [read_state(run, g, cell, public=True).generators[0].weights for g in range(last - window + 1, last + 1)]
+    return {name: torch.stack([s[name].double() for s in states]).mean(0).to(states[-1][name].dtype)
+            for name in states[-1]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("store", type=Path)
+    parser.add_argument("run_id")
+    parser.add_argument("--windows", default="1,2,5,10,20")
+    parser.add_argument("--generation", type=int, help="the last generation of the window (default: the run's last)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    run = Run.open(LocalStore(args.store), args.run_id)
+    config, grid = run.config, run.grid
+    if config.trainer.params.population_size != 1 or config.trainer.params.enable_selection:
+        raise SystemExit("averaging follows one lineage per cell: a run without selection, population 1")
+    last = args.generation or run.generations
+    dataset = run_dataset(run)
+    n, seed = config.score.final_sample_size, config.general.seed
+    scorer = make_scorer(config, dataset, "cpu", sample_size=n)
+    final = {c: read_state(run, last, c, public=True) for c in grid.cells}
+
+    def judge(members: list[torch.nn.Module], weights: list[float]) -> tuple[float, float]:
+        z = members[0].latent(n, generator(seed, "final", "score-noise"))
+        score = scorer.score(mixture.sample(members, weights, z))
+        details = scorer.details(members, weights, generator(seed, "final", "details-noise"))
+        return score, details.get("tvd", float("nan"))
+
+    print(f"{args.run_id}, generation {last}, {n} samples: best neighbourhood mixture (cell) | "
+          f"uniform mixture of all {grid.size} cells | neighbourhood scores")
+    for window in (int(w) for w in args.windows.split(",")):
+        members = {c: nets.loaded(config.network, dataset.shape, averaged_generator(run, c, last, window), "g", "cpu")
+                   for c in grid.cells}
+        hoods = {c: judge([members[m] for m in grid.neighbourhood(c)], final[c].mixture_weights) for c in grid.cells}
+        best = min(hoods, key=lambda c: hoods[c][0])
+        whole = judge([members[c] for c in grid.cells], [1 / grid.size] * grid.size)
+        print(f"K={window:3d}: FID {hoods[best][0]:6.1f} TVD {hoods[best][1]:.3f} (cell {best}) | "
+              f"FID {whole[0]:6.1f} TVD {whole[1]:.3f} | " + " ".join(f"{hoods[c][0]:.0f}" for c in grid.cells),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
