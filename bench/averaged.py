@@ -6,8 +6,10 @@ For each window K, every cell's generator becomes the plain average of its weigh
 generations (its own lineage: runs without selection, population 1), and the run's final scoring is
 repeated on those generators: every cell's neighbourhood mixture, with its final mixture weights, on
 final_sample_size samples of the same noise as the run's assembly (K=1 gives back the run's own
-numbers), and the uniform mixture of the whole grid. The run must keep every generation's public state
-over the window (general.keep_every=1).
+numbers), and the mixture of the whole grid with weights tuned by the ES (the optimised ensemble of
+bench/quality_mnist.py, kept only where it judges better than uniform, as the assembly does). The
+averaging is the run's own (trainer.params.final_average, lpz.engine.work.final_states); the run must
+have kept every generation's public state over the window (general.keep_every=1).
 
 A test of the cause found for issue 22 (docs/grid-scaling.md): with a constant learning rate the
 generators oscillate to the last generation, and a run's result is whatever point it lands on.
@@ -26,17 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lpz.algorithm import mixture, nets  # noqa: E402
-from lpz.engine.work import read_state, run_dataset  # noqa: E402
+from lpz.engine.assemble import optimise_weights  # noqa: E402
+from lpz.engine.work import final_states, run_dataset  # noqa: E402
 from lpz.runs import Run  # noqa: E402
 from lpz.scoring import make_scorer  # noqa: E402
 from lpz.seeding import generator  # noqa: E402
 from lpz.store import LocalStore  # noqa: E402
-
-
-def averaged_generator(run: Run, cell: int, last: int, window: int) -> dict[str, torch.Tensor]:
-    states = [read_state(run, g, cell, public=True).generators[0].weights for g in range(last - window + 1, last + 1)]
-    return {name: torch.stack([s[name].double() for s in states]).mean(0).to(states[-1][name].dtype)
-            for name in states[-1]}
 
 
 def main() -> None:
@@ -44,7 +41,6 @@ def main() -> None:
     parser.add_argument("store", type=Path)
     parser.add_argument("run_id")
     parser.add_argument("--windows", default="1,2,5,10,20")
-    parser.add_argument("--generation", type=int, help="the last generation of the window (default: the run's last)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -52,11 +48,10 @@ def main() -> None:
     config, grid = run.config, run.grid
     if config.trainer.params.population_size != 1 or config.trainer.params.enable_selection:
         raise SystemExit("averaging follows one lineage per cell: a run without selection, population 1")
-    last = args.generation or run.generations
+    last = run.generations
     dataset = run_dataset(run)
     n, seed = config.score.final_sample_size, config.general.seed
     scorer = make_scorer(config, dataset, "cpu", sample_size=n)
-    final = {c: read_state(run, last, c, public=True) for c in grid.cells}
 
     def judge(members: list[torch.nn.Module], weights: list[float]) -> tuple[float, float]:
         z = members[0].latent(n, generator(seed, "final", "score-noise"))
@@ -64,14 +59,20 @@ def main() -> None:
         details = scorer.details(members, weights, generator(seed, "final", "details-noise"))
         return score, details.get("tvd", float("nan"))
 
+    def ensemble(members: list[torch.nn.Module]) -> tuple[float, float]:
+        uniform = [1 / len(members)] * len(members)
+        tuned, _, _ = optimise_weights(members, uniform, scorer, config.trainer.params.optimize_mixture, seed)
+        return min(judge(members, uniform), judge(members, tuned))
+
     print(f"{args.run_id}, generation {last}, {n} samples: best neighbourhood mixture (cell) | "
-          f"uniform mixture of all {grid.size} cells | neighbourhood scores")
+          f"optimised mixture of all {grid.size} cells | neighbourhood scores")
     for window in (int(w) for w in args.windows.split(",")):
-        members = {c: nets.loaded(config.network, dataset.shape, averaged_generator(run, c, last, window), "g", "cpu")
+        averaged = final_states(run, average=window)
+        members = {c: nets.loaded(config.network, dataset.shape, averaged[c].generators[0].weights, "g", "cpu")
                    for c in grid.cells}
-        hoods = {c: judge([members[m] for m in grid.neighbourhood(c)], final[c].mixture_weights) for c in grid.cells}
+        hoods = {c: judge([members[m] for m in grid.neighbourhood(c)], averaged[c].mixture_weights) for c in grid.cells}
         best = min(hoods, key=lambda c: hoods[c][0])
-        whole = judge([members[c] for c in grid.cells], [1 / grid.size] * grid.size)
+        whole = ensemble([members[c] for c in grid.cells])
         print(f"K={window:3d}: FID {hoods[best][0]:6.1f} TVD {hoods[best][1]:.3f} (cell {best}) | "
               f"FID {whole[0]:6.1f} TVD {whole[1]:.3f} | " + " ".join(f"{hoods[c][0]:.0f}" for c in grid.cells),
               flush=True)

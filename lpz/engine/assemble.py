@@ -3,7 +3,8 @@
 By default (final_mixture: neighbourhood) every cell's neighbourhood mixture is
 scored on final_sample_size samples and the best becomes the run's mixture;
 with final_mixture: grid, the best generator of every cell forms one mixture
-over the whole grid, uniform to start. Optionally (optimize_mixture) an
+over the whole grid, uniform to start. With final_average N each generator is
+its weights' mean over the last N generations. Optionally (optimize_mixture) an
 evolution strategy then tunes the weights: each step perturbs them and keeps
 the result only when it scores strictly better, as the old system did.
 
@@ -22,7 +23,7 @@ from lpz.records import Candidate, MixtureResult, Optimised
 from lpz.runs import Run
 from lpz.scoring import make_scorer
 from lpz.seeding import generator
-from lpz.engine.work import read_state, repaired, run_dataset
+from lpz.engine.work import final_states, run_dataset
 
 
 def assemble(run: Run, device: str = "cpu") -> MixtureResult:
@@ -30,14 +31,13 @@ def assemble(run: Run, device: str = "cpu") -> MixtureResult:
     finished), and return it."""
     if run.finished():
         return run.read_result()
-    config, grid, last = run.config, run.grid, run.generations
+    config, grid = run.config, run.grid
     torch.set_num_threads(config.general.threads)
     seed, n = config.general.seed, config.score.final_sample_size
     dataset = run_dataset(run)
     shape = dataset.shape
     scorer = make_scorer(config, dataset, device, sample_size=n)
-    publics = repaired(run, lambda: {c: read_state(run, last, c, public=True) for c in grid.cells},
-                       device, attempts=grid.size + 1)
+    publics = final_states(run, device)
     best = {c: publics[c].best_generator() for c in grid.cells}
     generator_nets = {c: nets.loaded(config.network, shape, best[c].weights, "g", device) for c in grid.cells}
 

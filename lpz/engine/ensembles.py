@@ -18,7 +18,7 @@ import torch
 
 from lpz.algorithm import ensemble_search, mixture, nets
 from lpz.seeding import generator
-from lpz.engine.work import read_state, repaired, run_dataset
+from lpz.engine.work import final_states, run_dataset
 from lpz.errors import UserError
 from lpz.records import EnsembleMember, EnsembleRecord, EnsembleSearch
 from lpz.runs import Run, keys
@@ -44,10 +44,9 @@ def check_request(run: Run, method: str, name: str, replace: bool) -> None:
 
 
 def candidates(run: Run) -> list[tuple[int, int, object]]:
-    """(cell, index in its population, individual) of every generator of the run's last generation."""
-    last = run.generations
-    publics = repaired(run, lambda: {c: read_state(run, last, c, public=True) for c in run.grid.cells},
-                       "cpu", attempts=run.grid.size + 1)
+    """(cell, index in its population, individual) of every generator of the run's last generation (as
+    the run's result has them: averaged with trainer.params.final_average)."""
+    publics = final_states(run)
     return [(c, i, ind) for c in run.grid.cells for i, ind in enumerate(publics[c].generators)]
 
 

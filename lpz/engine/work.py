@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Callable
 
 from lpz import devices
@@ -156,3 +157,27 @@ def repaired(run: Run, read: Callable, device: str = "cpu", depth: int = 0, atte
             run.uncommit(damage.generation, damage.cell)
             compute_cell(run, damage.generation - 1, damage.cell, device, depth + 1)
     raise RuntimeError(f"run {run.id}: checkpoints stay damaged after recomputing them")
+
+
+def final_states(run: Run, device: str = "cpu", average: int | None = None) -> dict:
+    """Every cell's public state at the run's last generation, as its result uses them: with
+    trainer.params.final_average N (or average), each generator's weights are the mean of that
+    generator's weights over the last N generations (the i-th generator of a cell trained without
+    selection is one lineage)."""
+    last, cells = run.generations, run.grid.cells
+    average = average or run.config.trainer.params.final_average
+    window = [repaired(run, lambda g=g: {c: read_state(run, g, c, public=True) for c in cells}, device,
+                       attempts=len(cells) + 1)
+              for g in range(last - average + 1, last + 1)]
+    if average == 1:
+        return window[0]
+    return {c: replace(window[-1][c], generators=[
+        replace(ind, weights=mean_weights([states[c].generators[i].weights for states in window]))
+        for i, ind in enumerate(window[-1][c].generators)]) for c in cells}
+
+
+def mean_weights(weights: list[dict]) -> dict:
+    """The element-wise mean of state dicts of one network (summed in float64, kept in their dtype)."""
+    import torch
+    return {name: torch.stack([w[name].double() for w in weights]).mean(0).to(weights[-1][name].dtype)
+            for name in weights[-1]}

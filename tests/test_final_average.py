@@ -1,0 +1,84 @@
+"""trainer.params.final_average: the run's result mixes each cell's generator averaged over its last N
+generations (issue 22: the generators oscillate to the last generation; the average does not land on
+one point of the swing). The checkpoints it averages are kept, damage among them is recomputed, and
+the configs it cannot apply to are refused."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lpz.config import validate
+from lpz.engine.assemble import assemble
+from lpz.engine.local import run_local
+from lpz.errors import ConfigError
+from lpz.runs import Run
+from lpz.store import LocalStore
+from tests.helpers import tiny
+
+GENERATIONS, AVERAGE = 5, 3
+
+
+def averaging_run(tmp_path, **overrides) -> Run:
+    config = tiny(**{"trainer.generations": GENERATIONS, "trainer.params.enable_selection": False,
+                     "trainer.params.final_average": AVERAGE, "general.keep_generations": 2, **overrides})
+    run = Run.create(LocalStore(tmp_path / "store"), validate(config), run_id="avg")
+    run_local(run, workers=1)
+    return run
+
+
+def generator_weights(run: Run, generation: int, cell: int) -> dict[str, torch.Tensor]:
+    return run.store.get_tensors(run.cell_key(generation, cell, "public.pt"))["generators"][0]["weights"]
+
+
+def test_the_result_mixes_each_generator_averaged_over_the_last_generations(tmp_path):
+    run = averaging_run(tmp_path)
+    result = run.read_result_generators()
+
+    window = range(GENERATIONS - AVERAGE + 1, GENERATIONS + 1)
+    for cell, mixed in zip(result["cells"], result["generators"]):
+        each = [generator_weights(run, g, cell) for g in window]
+        for name, value in mixed.items():
+            expected = sum(w[name].double() for w in each) / AVERAGE
+            assert torch.allclose(value.double(), expected, rtol=1e-6, atol=1e-7), (cell, name)
+            assert not torch.equal(value, each[-1][name])  # not the last generation's weights
+
+
+def test_the_averaged_generations_and_the_one_before_keep_their_checkpoints(tmp_path):
+    run = averaging_run(tmp_path)
+    root = Path(run.store.root)
+    for generation in range(1, GENERATIONS + 1):
+        kept = generation >= GENERATIONS - AVERAGE
+        for cell in run.grid.cells:
+            for name in ("public.pt", "state.pt"):
+                assert (root / run.cell_key(generation, cell, name)).exists() == kept, (generation, cell, name)
+
+
+def test_a_damaged_checkpoint_in_the_window_is_recomputed_and_the_result_is_the_same(tmp_path):
+    run = averaging_run(tmp_path)
+    before = run.store.get(run.key("mixture", "generators.pt"))
+    damaged = Path(run.store.root, run.cell_key(GENERATIONS - 1, 0, "public.pt"))
+    good = damaged.read_bytes()
+    flipped = bytearray(good)
+    flipped[len(flipped) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(flipped))
+    run.unfinish()
+
+    assemble(run)
+
+    assert damaged.read_bytes() == good
+    assert run.store.get(run.key("mixture", "generators.pt")) == before
+
+
+@pytest.mark.parametrize("overrides, says", [
+    ({"trainer.params.enable_selection": True}, "set enable_selection: false"),
+    ({"trainer.name": "ea-parallel"}, "only trainer lipizzaner without selection"),
+    ({"trainer.params.final_average": GENERATIONS + 1}, f"exceeds the run's {GENERATIONS} generations"),
+])
+def test_a_config_it_cannot_apply_to_is_refused_saying_why(overrides, says):
+    config = tiny(**{"trainer.generations": GENERATIONS, "trainer.params.enable_selection": False,
+                     "trainer.params.final_average": AVERAGE, **overrides})
+    with pytest.raises(ConfigError, match="final_average") as refused:
+        validate(config)
+    assert says in str(refused.value)
