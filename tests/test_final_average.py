@@ -15,7 +15,7 @@ from lpz.engine.local import run_local
 from lpz.errors import ConfigError
 from lpz.runs import Run
 from lpz.store import LocalStore
-from tests.helpers import tiny
+from tests.helpers import checkpoint_bytes, tiny
 
 GENERATIONS, AVERAGE = 5, 3
 
@@ -26,6 +26,15 @@ def averaging_run(tmp_path, **overrides) -> Run:
     run = Run.create(LocalStore(tmp_path / "store"), validate(config), run_id="avg")
     run_local(run, workers=1)
     return run
+
+
+def test_training_is_the_same_bytes_whatever_the_average(tmp_path):
+    """Only the assembly and pruning read final_average: a run trained with another average has the same
+    checkpoints (so a trained run may be assembled again with another)."""
+    averaged = averaging_run(tmp_path / "a", **{"general.keep_generations": 0})
+    plain = averaging_run(tmp_path / "b", **{"trainer.params.final_average": 1, "general.keep_generations": 0})
+    assert checkpoint_bytes(averaged.store.root, "avg") == checkpoint_bytes(plain.store.root, "avg")
+    assert len(checkpoint_bytes(plain.store.root, "avg")) == 2 * GENERATIONS * plain.grid.size
 
 
 def generator_weights(run: Run, generation: int, cell: int) -> dict[str, torch.Tensor]:
