@@ -70,7 +70,8 @@ class TrainerParams(Section):
     weight_clip: Optional[float] = Field(None, gt=0, le=10)  # critic weights are clamped to [-clip, clip]
     final_mixture: Literal["neighbourhood", "grid"] = "neighbourhood"
     # The result's generators: each cell's generator averaged over its weights at the run's last N
-    # generations (its own lineage, so without selection only; their checkpoints are kept). 1: the last.
+    # generations (all of them in a shorter run; its own lineage, so without selection only; their
+    # checkpoints are kept). 1: the last generation's weights.
     final_average: int = Field(1, ge=1, le=1000)
     optimize_mixture: OptimizeMixture = OptimizeMixture()
     fitness: Fitness = Fitness()
@@ -349,9 +350,6 @@ def check_combinations(config: Config, quoted=lambda loc: True):
                "averages each cell's own lineage, which only trainer lipizzaner without selection keeps "
                "(with selection a cell's generator may come from a neighbour); set enable_selection: false, "
                "or remove it")
-    if params.final_average > config.trainer.generations:
-        yield (("trainer", "params", "final_average"), f"{params.final_average} exceeds the run's "
-               f"{config.trainer.generations} generations; use at most {config.trainer.generations}")
     if config.fused and (why := fused_unsupported(config)):
         yield (("general", "fused_cells"), f"true needs {why}; set it false to train cell by cell")
     if config.general.keep_generations == 1:
