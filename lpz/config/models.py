@@ -70,11 +70,16 @@ class TrainerParams(Section):
     weight_clip: Optional[float] = Field(None, gt=0, le=10)  # critic weights are clamped to [-clip, clip]
     final_mixture: Literal["neighbourhood", "grid"] = "neighbourhood"
     # The result's generators: each cell's generator averaged over its weights at the run's last N
-    # generations (all of them in a shorter run; its own lineage, so without selection only; their
-    # checkpoints are kept). 1: the last generation's weights.
+    # generations (all of them in a shorter run; their checkpoints are kept). 1: the last generation's.
+    # A cell's own lineage only: with selection, where a cell's generator may come from a neighbour, it
+    # changes nothing (as own_share), so a config that sets it can turn selection on alone.
     final_average: int = Field(1, ge=1, le=1000)
     optimize_mixture: OptimizeMixture = OptimizeMixture()
     fitness: Fitness = Fitness()
+
+    def averaged_generations(self, generations: int) -> int:
+        """How many of a run's last generations its result averages each generator over."""
+        return 1 if self.enable_selection else min(self.final_average, generations)
 
 
 class EvolutionaryAlgorithm(Section):
@@ -345,11 +350,6 @@ def check_combinations(config: Config, quoted=lambda loc: True):
                f"{params.n_replacements} exceeds population_size {params.population_size}; "
                f"use at most {params.population_size}")
 
-    if params.final_average > 1 and (params.enable_selection or config.trainer.name != "lipizzaner"):
-        yield (("trainer", "params", "final_average"),
-               "averages each cell's own lineage, which only trainer lipizzaner without selection keeps "
-               "(with selection a cell's generator may come from a neighbour); set enable_selection: false, "
-               "or remove it")
     if config.fused and (why := fused_unsupported(config)):
         yield (("general", "fused_cells"), f"true needs {why}; set it false to train cell by cell")
     if config.general.keep_generations == 1:
@@ -395,7 +395,7 @@ def check_combinations(config: Config, quoted=lambda loc: True):
 
 # trainer.params keys of gradient training, which the gradient-free trainers would silently ignore
 GRADIENT_ONLY = ("default_adam_learning_rate", "alpha", "mutation_probability", "optimizer", "migrant_adam",
-                 "own_share", "lr_decay")
+                 "own_share", "lr_decay", "final_average")
 
 
 def _changed(section: Section, keys=None) -> list[str]:

@@ -163,9 +163,9 @@ def final_states(run: Run, device: str = "cpu", average: int | None = None) -> d
     """Every cell's public state at the run's last generation, as its result uses them: with
     trainer.params.final_average N (or average), each generator's weights are the mean of that
     generator's weights over the last N generations, or all of a shorter run's (the i-th generator of a
-    cell trained without selection is one lineage)."""
+    cell trained without selection is one lineage; with selection, the last generation's weights)."""
     last, cells = run.generations, run.grid.cells
-    average = min(average or run.config.trainer.params.final_average, last)
+    average = min(average, last) if average else run.config.trainer.params.averaged_generations(last)
     window = [repaired(run, lambda g=g: {c: read_state(run, g, c, public=True) for c in cells}, device,
                        attempts=len(cells) + 1)
               for g in range(last - average + 1, last + 1)]

@@ -95,9 +95,10 @@ class Checkpoints(RunBase):
         states of every Nth generation stay too). With trainer.params.final_average N, the result's last N
         generations and the one before them (to recompute a damaged one from) stay whole."""
         keep, every = self.config.general.keep_generations, self.config.general.keep_every
-        average = self.config.trainer.params.final_average
+        generations = self.config.trainer.generations
+        average = self.config.trainer.params.averaged_generations(generations)
         old = complete - keep
-        if average > 1 and old >= self.config.trainer.generations - average:
+        if average > 1 and old >= generations - average:
             return
         if keep and old >= 1:
             kept = ("public.pt",) if every and old % every == 0 else ()
