@@ -55,11 +55,11 @@ def tiny_config(**overrides):
 
 def shipped_grid_scheme() -> dict:
     """How the shipped MNIST configs train a grid (configs/mnist.yml: selection or not, the own partner's
-    share), as tiny() overrides on a 3x3 grid: the smallest grid whose neighbourhood (5 cells) makes the
-    own share differ from the uniform draw."""
+    share, the result's average), as tiny() overrides on a 3x3 grid: the smallest grid whose neighbourhood
+    (5 cells) makes the own share differ from the uniform draw."""
     params = load_config(ROOT / "configs" / "mnist.yml").trainer.params
     return {"grid.rows": 3, "trainer.params.enable_selection": params.enable_selection,
-            "trainer.params.own_share": params.own_share}
+            "trainer.params.own_share": params.own_share, "trainer.params.final_average": params.final_average}
 
 
 def wait_until(condition: Callable, timeout: float, what: str | Callable[[], str], interval: float = 0.2):
