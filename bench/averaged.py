@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("store", type=Path)
     parser.add_argument("run_id")
     parser.add_argument("--windows", default="1,2,5,10,20")
+    parser.add_argument("--generation", type=int, help="end the windows at this generation (default: the last)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -48,7 +49,7 @@ def main() -> None:
     config, grid = run.config, run.grid
     if config.trainer.params.population_size != 1 or config.trainer.params.enable_selection:
         raise SystemExit("averaging follows one lineage per cell: a run without selection, population 1")
-    last = run.generations
+    last = args.generation or run.generations
     dataset = run_dataset(run)
     n, seed = config.score.final_sample_size, config.general.seed
     scorer = make_scorer(config, dataset, "cpu", sample_size=n)
@@ -67,7 +68,7 @@ def main() -> None:
     print(f"{args.run_id}, generation {last}, {n} samples: best neighbourhood mixture (cell) | "
           f"optimised mixture of all {grid.size} cells | neighbourhood scores")
     for window in (int(w) for w in args.windows.split(",")):
-        averaged = final_states(run, average=window)
+        averaged = final_states(run, average=window, last=last)
         members = {c: nets.loaded(config.network, dataset.shape, averaged[c].generators[0].weights, "g", "cpu")
                    for c in grid.cells}
         hoods = {c: judge([members[m] for m in grid.neighbourhood(c)], averaged[c].mixture_weights) for c in grid.cells}

@@ -159,12 +159,13 @@ def repaired(run: Run, read: Callable, device: str = "cpu", depth: int = 0, atte
     raise RuntimeError(f"run {run.id}: checkpoints stay damaged after recomputing them")
 
 
-def final_states(run: Run, device: str = "cpu", average: int | None = None) -> dict:
+def final_states(run: Run, device: str = "cpu", average: int | None = None, last: int | None = None) -> dict:
     """Every cell's public state at the run's last generation, as its result uses them: with
     trainer.params.final_average N (or average), each generator's weights are the mean of that
     generator's weights over the last N generations, or all of a shorter run's (the i-th generator of a
-    cell trained without selection is one lineage; with selection, the last generation's weights)."""
-    last, cells = run.generations, run.grid.cells
+    cell trained without selection is one lineage; with selection, the last generation's weights).
+    last: a generation to end the window at instead, for a benchmark of the run as it was then."""
+    last, cells = last or run.generations, run.grid.cells
     average = min(average, last) if average else run.config.trainer.params.averaged_generations(last)
     window = [repaired(run, lambda g=g: {c: read_state(run, g, c, public=True) for c in cells}, device,
                        attempts=len(cells) + 1)
