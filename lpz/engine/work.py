@@ -167,18 +167,21 @@ def final_states(run: Run, device: str = "cpu", average: int | None = None, last
     last: a generation to end the window at instead, for a benchmark of the run as it was then."""
     last, cells = last or run.generations, run.grid.cells
     average = min(average, last) if average else run.config.trainer.params.averaged_generations(last)
-    window = [repaired(run, lambda g=g: {c: read_state(run, g, c, public=True) for c in cells}, device,
-                       attempts=len(cells) + 1)
-              for g in range(last - average + 1, last + 1)]
+
+    def states_at(g: int) -> dict:
+        return repaired(run, lambda: {c: read_state(run, g, c, public=True) for c in cells}, device,
+                        attempts=len(cells) + 1)
+
+    final = states_at(last)
     if average == 1:
-        return window[0]
-    return {c: replace(window[-1][c], generators=[
-        replace(ind, weights=mean_weights([states[c].generators[i].weights for states in window]))
-        for i, ind in enumerate(window[-1][c].generators)]) for c in cells}
-
-
-def mean_weights(weights: list[dict]) -> dict:
-    """The element-wise mean of state dicts of one network (summed in float64, kept in their dtype)."""
-    import torch
-    return {name: torch.stack([w[name].double() for w in weights]).mean(0).to(weights[-1][name].dtype)
-            for name in weights[-1]}
+        return final
+    sums = {c: [{k: v.double() for k, v in ind.weights.items()} for ind in final[c].generators] for c in cells}
+    for g in range(last - average + 1, last):  # one generation in memory at a time
+        states = states_at(g)
+        for c in cells:
+            for total, ind in zip(sums[c], states[c].generators):
+                for k, v in ind.weights.items():
+                    total[k] += v.double()
+    return {c: replace(final[c], generators=[
+        replace(ind, weights={k: (total[k] / average).to(v.dtype) for k, v in ind.weights.items()})
+        for total, ind in zip(sums[c], final[c].generators)]) for c in cells}
