@@ -5,11 +5,11 @@
 For each window K, every cell's generator becomes the plain average of its weights at the last K
 generations (its own lineage: runs without selection, population 1), and the run's final scoring is
 repeated on those generators: every cell's neighbourhood mixture, with its final mixture weights, on
-final_sample_size samples of the same noise as the run's assembly (K=1 gives back the run's own
-numbers), and the mixture of the whole grid with weights tuned by the ES (the optimised ensemble of
-bench/quality_mnist.py, kept only where it judges better than uniform, as the assembly does). The
-averaging is the run's own (trainer.params.final_average, lpz.engine.work.final_states); the run must
-have kept every generation's public state over the window (general.keep_every=1).
+final_sample_size samples of the same noise as the run's assembly (K=1 of a run without averaging,
+and K=final_average of one with, give back the run's own numbers), and the mixture of the whole grid
+with weights tuned by the ES (the optimised ensemble of bench/quality_mnist.py, kept only where it
+judges better than uniform, as the assembly does). The run must have kept every generation's public
+state over the windows (general.keep_every=1).
 
 A test of the cause found for issue 22 (docs/grid-scaling.md): with a constant learning rate the
 generators oscillate to the last generation, and a run's result is whatever point it lands on.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -29,11 +30,29 @@ sys.path.insert(0, str(ROOT))
 
 from lpz.algorithm import mixture, nets  # noqa: E402
 from lpz.engine.assemble import optimise_weights  # noqa: E402
-from lpz.engine.work import final_states, run_dataset  # noqa: E402
+from lpz.engine.work import read_state, repaired, run_dataset  # noqa: E402
 from lpz.runs import Run  # noqa: E402
 from lpz.scoring import make_scorer  # noqa: E402
 from lpz.seeding import generator  # noqa: E402
 from lpz.store import LocalStore  # noqa: E402
+
+
+def averaged_states(run: Run, window: int, last: int) -> dict:
+    """Every cell's public state at generation last, each generator the mean of its weights over the
+    window's generations (summed in float64 in the order of lpz.algorithm.averaging)."""
+    def states_at(g: int) -> dict:
+        return repaired(run, lambda: {c: read_state(run, g, c, public=True) for c in run.grid.cells},
+                        attempts=run.grid.size + 1)
+
+    sums = None
+    for g in range(last - window + 1, last + 1):  # one generation in memory at a time
+        states = states_at(g)
+        sums = {c: [{k: v.double() + (sums[c][i][k] if sums else 0) for k, v in ind.weights.items()}
+                    for i, ind in enumerate(s.generators)] for c, s in states.items()}
+    return {c: replace(s, generators=[replace(ind, weights={k: (total[k] / window).to(torch.float32)
+                                                             for k in ind.weights})
+                                      for total, ind in zip(sums[c], s.generators)])
+            for c, s in states.items()}
 
 
 def main() -> None:
@@ -68,7 +87,7 @@ def main() -> None:
     print(f"{args.run_id}, generation {last}, {n} samples: best neighbourhood mixture (cell) | "
           f"optimised mixture of all {grid.size} cells | neighbourhood scores")
     for window in (int(w) for w in args.windows.split(",")):
-        averaged = final_states(run, average=window, last=last)
+        averaged = averaged_states(run, window, last)
         members = {c: nets.loaded(config.network, dataset.shape, averaged[c].generators[0].weights, "g", "cpu")
                    for c in grid.cells}
         hoods = {c: judge([members[m] for m in grid.neighbourhood(c)], averaged[c].mixture_weights) for c in grid.cells}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from lpz.algorithm import gradient_free, losses, mixture, nets, optimisers
+from lpz.algorithm import averaging, gradient_free, losses, mixture, nets, optimisers
 from lpz.algorithm.draws import batch_indices, cell_share, tournament
 from lpz.config import samples_due
 from lpz.records import CellMetrics, IndividualSummary, Losses, MixtureRecord
@@ -444,7 +444,8 @@ def conclude(selected: Round, scorer) -> tuple[CellState, CellMetrics, torch.Ten
         preview = mixture.sample(best_nets, weights, z).cpu()
 
     # 7. The state at g+1 and its metrics.
-    state = CellState(cell, generation + 1, generators, discriminators, list(weights), score)
+    sums = averaging.summed(config, generation + 1, selected.own.generator_sums, generators)
+    state = CellState(cell, generation + 1, generators, discriminators, list(weights), score, sums)
     metrics = CellMetrics(
         cell=cell, generation=generation + 1, score=score, score_details=details,
         mixture=MixtureRecord(cells=hood, weights=list(weights), accepted=accepted),

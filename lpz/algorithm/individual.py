@@ -2,7 +2,8 @@
 
 An individual is network weights plus its own learning rate, Adam state,
 last fitness and lineage. A cell's state is its generators and
-discriminators plus its mixture weights. Checkpoints hold only tensors,
+discriminators plus its mixture weights (and, privately, the sums of the
+result's average: lpz.algorithm.averaging). Checkpoints hold only tensors,
 numbers, strings and lists, so they load with torch.load(weights_only=True).
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from lpz.algorithm.averaging import window
 from lpz.algorithm.optimisers import MOMENTS, name_for
 
 
@@ -56,12 +58,17 @@ class CellState:
     discriminators: list[Individual]
     mixture_weights: list[float]      # one per cell of the neighbourhood, in Grid.neighbourhood order
     mixture_score: float | None = None
+    # Private: each generator's weights summed over the result's average so far (lpz.algorithm.averaging).
+    generator_sums: list[dict[str, torch.Tensor]] | None = None
 
     def to_dict(self, public: bool = False) -> dict:
-        return {"cell": self.cell, "generation": self.generation,
-                "generators": [i.to_dict(public) for i in self.generators],
-                "discriminators": [i.to_dict(public) for i in self.discriminators],
-                "mixture_weights": list(self.mixture_weights), "mixture_score": self.mixture_score}
+        plain = {"cell": self.cell, "generation": self.generation,
+                 "generators": [i.to_dict(public) for i in self.generators],
+                 "discriminators": [i.to_dict(public) for i in self.discriminators],
+                 "mixture_weights": list(self.mixture_weights), "mixture_score": self.mixture_score}
+        if not public and self.generator_sums is not None:
+            plain["generator_sums"] = self.generator_sums
+        return plain
 
     @classmethod
     def from_dict(cls, plain: dict, expected: Expected | None = None) -> "CellState":
@@ -77,7 +84,7 @@ class CellState:
                    [Individual.from_dict(i, roles["generators"], public, optimiser) for i in plain["generators"]],
                    [Individual.from_dict(i, roles["discriminators"], public, optimiser)
                     for i in plain["discriminators"]],
-                   list(plain["mixture_weights"]), plain.get("mixture_score"))
+                   list(plain["mixture_weights"]), plain.get("mixture_score"), plain.get("generator_sums"))
 
     def best_generator(self) -> Individual:
         return min(self.generators, key=lambda i: i.fitness)
@@ -108,10 +115,10 @@ class Expected:
         return parameter_shapes(self.config.network, tuple(self.sample_shape), role)
 
 
-def weights_fit(weights, shapes: dict[str, tuple]) -> bool:
-    """Whether weights is a state dict of float32 tensors with exactly these names and shapes, in order."""
+def weights_fit(weights, shapes: dict[str, tuple], dtype: torch.dtype = torch.float32) -> bool:
+    """Whether weights is a state dict of tensors of dtype with exactly these names and shapes, in order."""
     return (isinstance(weights, dict) and list(weights) == list(shapes)
-            and all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 and tuple(t.shape) == shape
+            and all(isinstance(t, torch.Tensor) and t.dtype == dtype and tuple(t.shape) == shape
                     for t, shape in zip(weights.values(), shapes.values())))
 
 
@@ -139,6 +146,14 @@ def _check_state(plain, expected: Expected) -> None:
              and 0 < sum(weights) < math.inf, f"its mixture weights are not {hood} weights of a mixture")
     score = plain.get("mixture_score")
     _require(score is None or _is_number(score), "its mixture score is not a number")
+    sums = plain.get("generator_sums")
+    if expected.public or expected.generation not in window(expected.config):
+        _require(sums is None, "it holds sums of generators where none belong")
+    else:
+        shapes = expected.shapes("g")
+        _require(isinstance(sums, list) and len(sums) == population
+                 and all(weights_fit(s, shapes, torch.float64) for s in sums),
+                 f"its generator sums are not {population} float64 sums of the network of the config")
 
 
 def _check_individual(plain, shapes: dict[str, tuple], public: bool, optimiser: str | None) -> None:

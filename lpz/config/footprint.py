@@ -115,11 +115,12 @@ STORED_OVERHEAD = 8 * 2**20  # torch.save's archive, per-tensor headers, the pla
 
 
 def checkpoint_bytes(config, shape: tuple) -> int:
-    """The most a cell's state.pt may hold (its individuals' weights and optimiser moments): anything
-    larger read from the store is damage, refused before it is read."""
+    """The most a cell's state.pt may hold (its individuals' weights and optimiser moments, and the
+    float64 sums of its generators for the result's average): anything larger read from the store is
+    damage, refused before it is read."""
     (g_params, _), (d_params, _) = network_size(config.network, shape)
     population = config.trainer.params.population_size
-    return 4 * (g_params + d_params) * 3 * population * STORED_SLACK + STORED_OVERHEAD
+    return (4 * (g_params + d_params) * 3 + 8 * g_params) * population * STORED_SLACK + STORED_OVERHEAD
 
 
 def mixture_bytes(config, shape: tuple, members: int) -> int:

@@ -70,7 +70,8 @@ class TrainerParams(Section):
     weight_clip: Optional[float] = Field(None, gt=0, le=10)  # critic weights are clamped to [-clip, clip]
     final_mixture: Literal["neighbourhood", "grid"] = "neighbourhood"
     # The result's generators: each cell's generator averaged over its weights at the run's last N
-    # generations (all of them in a shorter run; their checkpoints are kept). 1: the last generation's.
+    # generations (all of them in a shorter run; each cell's state carries the sum from the window's first
+    # generation on: lpz.algorithm.averaging). 1: the last generation's.
     # A cell's own lineage only: with selection, where a cell's generator may come from a neighbour, it
     # changes nothing (as own_share), so a config that sets it can turn selection on alone.
     final_average: int = Field(1, ge=1, le=1000)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 from typing import Callable
 
 from lpz import devices
@@ -159,29 +158,13 @@ def repaired(run: Run, read: Callable, device: str = "cpu", depth: int = 0, atte
     raise RuntimeError(f"run {run.id}: checkpoints stay damaged after recomputing them")
 
 
-def final_states(run: Run, device: str = "cpu", average: int | None = None, last: int | None = None) -> dict:
-    """Every cell's public state at the run's last generation, as its result uses them: with
-    trainer.params.final_average N (or average), each generator's weights are the mean of that
-    generator's weights over the last N generations, or all of a shorter run's (the i-th generator of a
-    cell trained without selection is one lineage; with selection, the last generation's weights).
-    last: a generation to end the window at instead, for a benchmark of the run as it was then."""
-    last, cells = last or run.generations, run.grid.cells
-    average = min(average, last) if average else run.config.trainer.params.averaged_generations(last)
+def final_states(run: Run, device: str = "cpu") -> dict:
+    """Every cell's public state at the run's last generation as its result uses it: with
+    trainer.params.final_average N, each generator is its mean over the last N generations
+    (lpz.algorithm.averaging: the private state holds the sum)."""
+    from lpz.algorithm.averaging import as_result, window
 
-    def states_at(g: int) -> dict:
-        return repaired(run, lambda: {c: read_state(run, g, c, public=True) for c in cells}, device,
-                        attempts=len(cells) + 1)
-
-    final = states_at(last)
-    if average == 1:
-        return final
-    sums = {c: [{k: v.double() for k, v in ind.weights.items()} for ind in final[c].generators] for c in cells}
-    for g in range(last - average + 1, last):  # one generation in memory at a time
-        states = states_at(g)
-        for c in cells:
-            for total, ind in zip(sums[c], states[c].generators):
-                for k, v in ind.weights.items():
-                    total[k] += v.double()
-    return {c: replace(final[c], generators=[
-        replace(ind, weights={k: (total[k] / average).to(v.dtype) for k, v in ind.weights.items()})
-        for total, ind in zip(sums[c], final[c].generators)]) for c in cells}
+    config, last, cells = run.config, run.generations, run.grid.cells
+    public = not window(config)
+    return repaired(run, lambda: {c: as_result(read_state(run, last, c, public), config) for c in cells},
+                    device, attempts=len(cells) + 1)

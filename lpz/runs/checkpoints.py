@@ -92,14 +92,9 @@ class Checkpoints(RunBase):
     def prune(self, complete: int) -> None:
         """Once generation `complete` is complete, drop the checkpoints of the generation that fell out
         of the last keep_generations (markers stay, for status and reports; with keep_every N, the public
-        states of every Nth generation stay too). With trainer.params.final_average N, the result's last N
-        generations and the one before them (to recompute a damaged one from) stay whole."""
+        states of every Nth generation stay too)."""
         keep, every = self.config.general.keep_generations, self.config.general.keep_every
-        generations = self.config.trainer.generations
-        average = self.config.trainer.params.averaged_generations(generations)
         old = complete - keep
-        if average > 1 and old >= generations - average:
-            return
         if keep and old >= 1:
             kept = ("public.pt",) if every and old % every == 0 else ()
             for c in self.grid.cells:
