@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import hashlib
 import json
 import shutil
@@ -159,9 +158,9 @@ def every_tenth(run: Run, rows: list[dict]) -> list[dict]:
 def ensemble(store: LocalStore, run: Run) -> dict:
     """The same trained grid assembled as the papers' optimised ensemble: the best generator of every
     cell, weights tuned by the ES (final_mixture: grid, optimize_mixture). It copies what the assembly
-    reads (run.json with those settings, the last generation's public states and markers, the last
-    final_average generations' with trainer.params.final_average) to a run of
-    its own, so the trained run is left as it is."""
+    reads (run.json with those settings, the last generation's checkpoints and markers: the private
+    state holds the sums of trainer.params.final_average) to a run of its own, so the trained run is
+    left as it is."""
     from lpz.engine.assemble import assemble
 
     derived = f"{run.id}-ensemble"
@@ -172,11 +171,10 @@ def ensemble(store: LocalStore, run: Run) -> dict:
         config = validate(resolved(run.config.model_copy(update={"trainer": trainer.model_copy(update={"params": params})})))
         info = run.info.model_copy(update={"id": derived, "config": resolved(config)})
         store.put_json(f"runs/{derived}/run.json", info.to_json())
-        last, average = run.generations, run.config.trainer.params.final_average
-        for generation, cell in itertools.product(range(last - average + 1, last + 1), run.grid.cells):
-            for name in ("public.pt", "metrics.json"):
-                store.put(f"runs/{derived}/gen/{generation}/cell/{cell}/{name}",
-                          store.get(run.cell_key(generation, cell, name)))
+        for cell in run.grid.cells:
+            for name in ("public.pt", "state.pt", "metrics.json"):
+                store.put(f"runs/{derived}/gen/{run.generations}/cell/{cell}/{name}",
+                          store.get(run.cell_key(run.generations, cell, name)))
     result = assemble(Run.open(store, derived))
     return {"fid": result.score, "tvd": result.details.get("tvd"), "kept": result.optimized.kept}
 
