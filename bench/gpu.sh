@@ -47,4 +47,5 @@ if [ "${LPZ_GPU_SH_SKIP_TESTS:-0}" != 1 ]; then
 fi
 
 say "speed: one MNIST cell-generation and a 2x2 run"
-"$PYTHON" bench/gpu_check.py --device "$DEVICE" --batches "${LPZ_GPU_BATCHES:-600}" --generations "${LPZ_GPU_GENERATIONS:-3}"
+"$PYTHON" bench/gpu_check.py --device "$DEVICE" --batches "${LPZ_GPU_BATCHES:-600}" --generations "${LPZ_GPU_GENERATIONS:-3}" \
+  --rows "${LPZ_GPU_ROWS:-5}"

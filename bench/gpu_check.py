@@ -5,7 +5,8 @@
 
 Prints seconds per cell-generation (one epoch of 600 batches by default) and per generation of a
 2x2 grid, for each device, and the CPU / GPU ratio; then, on the device only, seconds per generation of
-a 5x5 grid trained cell by cell and fused (general.fused_cells: all 25 cells as one computation). Needs the MNIST files in LPZ_DATA_DIR/mnist.
+a 5x5 grid (--rows) trained cell by cell and fused (general.fused_cells: all its cells as one
+computation). Needs the MNIST files in LPZ_DATA_DIR/mnist.
 Not a test.
 """
 from __future__ import annotations
@@ -47,12 +48,12 @@ def grid_run(config, device: str) -> float:
     return (ends[-1] - ends[0]) / (len(ends) - 1)
 
 
-def fused_against_per_cell(config, device: str) -> tuple[float, float]:
-    """Seconds per generation of a 5x5 grid trained cell by cell and fused (general.fused_cells), on device.
+def fused_against_per_cell(config, device: str, rows: int) -> tuple[float, float]:
+    """Seconds per generation of a rows x rows grid trained cell by cell and fused (general.fused_cells), on device.
     Fused cells train with selection on (lpz.config.models.fused_unsupported), so both do here."""
     from lpz.config import validate
     data = config.model_dump(mode="json")
-    data["grid"]["rows"] = 5
+    data["grid"]["rows"] = rows
     data["trainer"]["params"]["enable_selection"] = True
     per_cell = grid_run(validate(data), device)
     data["general"]["fused_cells"] = True
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", help="cuda (compared with the CPU) or cpu (the CPU alone)")
     parser.add_argument("--batches", type=int, default=600, help="batches per generation")
     parser.add_argument("--generations", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=5, help="the fused grid's rows (and columns)")
     args = parser.parse_args()
 
     import torch
@@ -82,8 +84,8 @@ def main() -> None:
     if len(devices) > 1:
         print(f"CPU / {args.device}: {cells['cpu'] / cells[args.device]:.1f}x per cell-generation, "
               f"{grids['cpu'] / grids[args.device]:.1f}x per generation")
-    per_cell, fused = fused_against_per_cell(config, args.device)
-    print(f"{args.device:6} 5x5 run cell by cell {per_cell:7.2f} s/generation, fused {fused:7.2f} s/generation "
+    per_cell, fused = fused_against_per_cell(config, args.device, args.rows)
+    print(f"{args.device:6} {args.rows}x{args.rows} run cell by cell {per_cell:7.2f} s/generation, fused {fused:7.2f} s/generation "
           f"({per_cell / fused:.1f}x)")
 
 

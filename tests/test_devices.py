@@ -71,9 +71,9 @@ def test_no_tensor_that_may_be_on_a_gpu_is_turned_into_numpy_without_moving_it()
 @pytest.mark.slow
 def test_the_gpu_script_runs_on_the_cpu_with_dry_run(data_env, tmp_path):
     env = {**os.environ, "LPZ_DATA_DIR": str(data_env), "LPZ_GPU_SH_SKIP_TESTS": "1", "LPZ_GPU_BATCHES": "5",
-           "LPZ_GPU_GENERATIONS": "2"}
+           "LPZ_GPU_GENERATIONS": "2", "LPZ_GPU_ROWS": "3"}
     result = subprocess.run([str(ROOT / "bench" / "gpu.sh"), "--dry-run"], capture_output=True, text=True, env=env,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "cpu    one cell-generation" in result.stdout and "2x2 run" in result.stdout
-    assert "5x5 run cell by cell" in result.stdout and "fused" in result.stdout
+    assert "3x3 run cell by cell" in result.stdout and "fused" in result.stdout
