@@ -202,7 +202,9 @@ def keep_result(store: LocalStore, run: Run, kept: Path) -> Path:
     return target
 
 
-def plot(rows: list[dict], path: Path, dataset: str) -> None:
+def plot(rows: list[dict], finals: list[dict], path: Path, dataset: str) -> None:
+    """The last generation's mixture every 10 generations, one line per grid, and the run's result (with
+    trainer.params.final_average, its averaged generators) as a star at the last generation."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -219,10 +221,16 @@ def plot(rows: list[dict], path: Path, dataset: str) -> None:
             if seeds > 1:
                 ax.fill_between(gens, [min(v) for v in values], [max(v) for v in values],
                                 color=line.get_color(), alpha=0.15)
-    over = ", mean over seeds (band: min to max)" if seeds > 1 else ""
+            results = [f[key] for f in finals if f["grid"] == grid]
+            if results:
+                ax.plot([gens[-1]] * len(results), results, marker="*", markersize=12, linestyle="none",
+                        color=line.get_color())
+    over = "mean over seeds (band: min to max) of " if seeds > 1 else ""
     name = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}[dataset]
-    fid_ax.set(yscale="log", xlabel="generation", ylabel="FID, 10,000 samples", title=f"{name} FID{over}")
-    tvd_ax.set(xlabel="generation", ylabel="TVD of class frequencies", title=f"{name} TVD{over}")
+    fig.suptitle(f"{name}: {over}the last generation's mixture every 10 generations; star: the run's result",
+                 fontsize=10)
+    fid_ax.set(yscale="log", xlabel="generation", ylabel="FID, 10,000 samples", title=f"{name} FID")
+    tvd_ax.set(xlabel="generation", ylabel="TVD of class frequencies", title=f"{name} TVD")
     for ax in (fid_ax, tvd_ax):
         ax.grid(alpha=0.3)
         ax.legend()
@@ -292,7 +300,7 @@ def main() -> None:
     write_csv(args.out / f"{stem}-per-generation.csv", curves)
     write_csv(args.out / f"{stem}-every{EVERY}.csv", tenths)
     write_csv(args.out / f"{stem}-final.csv", finals)
-    plot(tenths, args.out / f"{stem}.png", args.dataset)
+    plot(tenths, finals, args.out / f"{stem}.png", args.dataset)
 
     print("\n| grid | FID (10,000 samples) | TVD | per seed (FID / TVD) |")
     print("|---|---|---|---|")
