@@ -33,11 +33,15 @@ quickstart: install
 # Starts our own Redis and SeaweedFS S3 server on free loopback ports, runs the
 # suite but the long tests (outages of a minute, heavy references; CI runs this),
 # and stops them (a Redis or S3 server someone else runs is never touched).
-PYTEST_ARGS ?= -m "not long"
+# PYTEST_PROCS test processes (pytest-xdist; a file's tests stay in one process;
+# 0: all in this one); the slowest tests are listed at the end.
+PYTEST_ARGS  ?= -m "not long"
+PYTEST_PROCS ?= 2
 test: install-test
 	@set -e; infra/services.sh start; \
 	trap 'infra/services.sh stop' EXIT; \
-	. .services/env; LPZ_TEST_STRICT=1 $(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+	. .services/env; LPZ_TEST_STRICT=1 $(BIN)/python -m pytest -ra -n $(PYTEST_PROCS) --dist loadfile \
+	  --durations=20 $(PYTEST_ARGS)
 
 # Everything, the long tests included.
 test-all:
@@ -45,7 +49,7 @@ test-all:
 
 # Only the quick unit tests: no services, no browser, nothing over about eight seconds.
 test-fast: install-test
-	$(BIN)/python -m pytest -ra -m "unit and not slow"
+	$(BIN)/python -m pytest -ra -n $(PYTEST_PROCS) -m "unit and not slow"
 
 # docker-compose.yml built and run on podman through its own services, with stand-ins for the public
 # images (infra/compose-test.sh says what it checks). Sets up podman and the images the first time

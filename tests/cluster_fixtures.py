@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import wait_until
+from tests.helpers import TEST_DB, wait_until
 
-TEST_DB = 11  # a Redis database of its own, flushed by the tests
 
 
 class Worker:

@@ -32,7 +32,8 @@ def _suite_redis() -> str | None:
 
 SUITE_REDIS = _suite_redis()
 if SUITE_REDIS:
-    os.environ["LPZ_BROKER_URL"] = f"{SUITE_REDIS}/11"
+    from tests.helpers import TEST_DB
+    os.environ["LPZ_BROKER_URL"] = f"{SUITE_REDIS}/{TEST_DB}"
 
 # Fixtures of their own modules: real S3 clients and buckets, real Celery workers.
 pytest_plugins = ["tests.store_fixtures", "tests.cluster_fixtures"]

@@ -16,6 +16,14 @@ from lpz.config import load_config, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Redis databases of the suite's own, flushed by the tests: two for each pytest-xdist worker process
+# (gw0: 10 and 11, gw1: 12 and 13, gw2: 14 and 15), so one worker's flush never empties another's queues.
+_XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+TEST_DB = 10 + 2 * _XDIST_WORKER  # the cluster tests'
+SUBMIT_DB = TEST_DB + 1           # test_submit's: the cluster tests flush theirs whenever they start
+if SUBMIT_DB > 15:
+    raise SystemExit("a Redis has 16 databases, two for each test process: run the suite with -n 3 at most")
+
 TINY = {
     "name": "tiny",
     "trainer": {"generations": 2, "params": {"population_size": 1, "tournament_size": 2,

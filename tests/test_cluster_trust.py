@@ -140,7 +140,7 @@ def test_status_shows_a_hostile_refusal_record_escaped(tmp_path, redis_url):
     """A refusal record in the broker (written by anyone who can write to Redis) reaches `lpz status`
     with its control characters escaped and its markup shown as written."""
     from lpz.store import LocalStore
-    from tests.cluster_fixtures import TEST_DB
+    from tests.helpers import TEST_DB
     broker = f"{redis_url}/{TEST_DB}"
     client = redis.Redis.from_url(broker)
     client.flushdb()

@@ -12,13 +12,10 @@ import yaml
 
 from lpz.runs import Run
 from lpz.store import LocalStore
-from tests.helpers import tiny
+from tests.helpers import SUBMIT_DB, tiny
 
 PROBE = ("import sys\nfrom lpz.cli import entry\ntry:\n    entry()\nfinally:\n"
          "    print('torch imported' if 'torch' in sys.modules else 'no torch', file=sys.stderr)")
-
-
-SUBMIT_DB = 12  # a Redis database of its own: the cluster tests flush theirs (11) whenever they start
 
 
 @pytest.mark.parametrize("dataset, network", [("gaussian8", "mlp2d"), ("mnist", "four_layer_perceptron")])

@@ -11,7 +11,7 @@ from lpz.engine.local import run_local
 from lpz.engine.leases import assembly_lease, cell_lease
 from lpz.runs import Run
 from lpz.store import LocalStore
-from tests.helpers import tiny
+from tests.helpers import TEST_DB, tiny
 
 pytestmark = pytest.mark.cluster
 
@@ -115,7 +115,7 @@ def test_a_worker_that_loses_the_broker_with_tasks_in_flight_lives_on(redis_url)
     from kombu.transport import redis as kombu_redis
 
     import lpz.celery  # noqa: F401  (installs lpz's QoS)
-    with kombu.Connection(f"{redis_url}/11") as connection:
+    with kombu.Connection(f"{redis_url}/{TEST_DB}") as connection:
         channel = connection.channel()
         assert isinstance(channel.qos, kombu_redis.Channel.QoS) and channel.qos.__class__.__module__ == "lpz.celery"
         channel.qos._delivered["tag-1"] = object()  # a message in flight
