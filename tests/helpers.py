@@ -62,12 +62,16 @@ def tiny_config(**overrides):
 
 
 def shipped_grid_scheme() -> dict:
-    """How the shipped MNIST configs train a grid (configs/mnist.yml: selection or not, the own partner's
-    share, the result's average), as tiny() overrides on a 3x3 grid: the smallest grid whose neighbourhood
-    (5 cells) makes the own share differ from the uniform draw."""
-    params = load_config(ROOT / "configs" / "mnist.yml").trainer.params
+    """How the shipped MNIST configs train a grid and make its result (configs/neurips2018/mnist-3x3.yml
+    over configs/mnist.yml: selection or not, the own partner's share, the average, the final mixture and
+    its ES, the ES shrunk to test size), as tiny() overrides on a 3x3 grid: the smallest grid whose
+    neighbourhood (5 cells) makes the own share differ from the uniform draw."""
+    params = load_config(ROOT / "configs" / "neurips2018" / "mnist-3x3.yml").trainer.params
     return {"grid.rows": 3, "trainer.params.enable_selection": params.enable_selection,
-            "trainer.params.own_share": params.own_share, "trainer.params.final_average": params.final_average}
+            "trainer.params.own_share": params.own_share, "trainer.params.final_average": params.final_average,
+            "trainer.params.final_mixture": params.final_mixture,
+            "trainer.params.optimize_mixture": {"enabled": params.optimize_mixture.enabled, "generations": 20,
+                                                "samples": 500}}
 
 
 def wait_until(condition: Callable, timeout: float, what: str | Callable[[], str], interval: float = 0.2):

@@ -47,8 +47,10 @@ def lease_holder(run: Run, workers: list, generation: int):
     return None
 
 
-def final_states(run: Run) -> dict[int, bytes]:
-    return {c: run.store.get(run.cell_key(run.generations, c, "state.pt")) for c in run.grid.cells}
+def final_states(run: Run) -> dict[int | str, bytes]:
+    """The last generation's state of every cell, and the result's generators."""
+    return {**{c: run.store.get(run.cell_key(run.generations, c, "state.pt")) for c in run.grid.cells},
+            "result": run.store.get(run.key("mixture", "generators.pt"))}
 
 
 def reference_states(tmp_path: Path, config: Path) -> dict[int, bytes]:

@@ -10,11 +10,12 @@ from tests.helpers import shipped_grid_scheme, tiny_config
 
 
 def checkpoints(root: Path, config, workers: int, order: str = "forward") -> dict[str, bytes]:
+    """Every checkpoint of the run and its result's generators (mixture/generators.pt), by path."""
     store = LocalStore(root)
     run = Run.create(store, config, run_id="same-run")
     run_local(run, workers=workers, order=order)
-    gen = root / "runs" / "same-run" / "gen"
-    return {str(p.relative_to(gen)): p.read_bytes() for p in sorted(gen.rglob("*.pt"))}
+    run_dir = root / "runs" / "same-run"
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*.pt"))}
 
 
 @pytest.mark.slow
@@ -27,6 +28,7 @@ def test_state_files_are_byte_identical_across_workers_and_order(tmp_path, schem
 
     states = [k for k in one if k.endswith("state.pt")]
     assert len(states) == 2 * config.rows * config.cols  # 2 generations x every cell
+    assert "mixture/generators.pt" in one
     assert one.keys() == two.keys() == backwards.keys()
     for key in one:
         assert one[key] == two[key], f"{key} differs between 1 and 2 workers"
