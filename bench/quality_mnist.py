@@ -203,14 +203,15 @@ def keep_result(store: LocalStore, run: Run, kept: Path) -> Path:
 
 
 def plot(rows: list[dict], finals: list[dict], path: Path, dataset: str) -> None:
-    """The last generation's mixture every 10 generations, one line per grid, and the run's result (with
-    trainer.params.final_average, its averaged generators) as a star at the last generation."""
+    """The last generation's mixture every 10 generations, one line per grid, the run's best neighbourhood
+    (with trainer.params.final_average, its averaged generators) as a star at the last generation, and the
+    ES-tuned mixture of all cells as an open diamond beside it."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     seeds = len({r["seed"] for r in rows})
-    fig, (fid_ax, tvd_ax) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    fig, (fid_ax, tvd_ax) = plt.subplots(1, 2, figsize=(10, 4.3), dpi=100)
     for grid in sorted({r["grid"] for r in rows}):
         gens = sorted({r["generation"] for r in rows if r["grid"] == grid})
         n = len({r["seed"] for r in rows if r["grid"] == grid})
@@ -225,9 +226,14 @@ def plot(rows: list[dict], finals: list[dict], path: Path, dataset: str) -> None
             if results:
                 ax.plot([gens[-1]] * len(results), results, marker="*", markersize=12, linestyle="none",
                         color=line.get_color())
+            ensembles = [f[f"ensemble_{key}"] for f in finals if f["grid"] == grid and f"ensemble_{key}" in f]
+            if ensembles:
+                ax.plot([gens[-1] + 4] * len(ensembles), ensembles, marker="D", markersize=6, linestyle="none",
+                        color=line.get_color(), markerfacecolor="none")
     over = "mean over seeds (band: min to max) of " if seeds > 1 else ""
     name = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}[dataset]
-    fig.suptitle(f"{name}: {over}the last generation's mixture every 10 generations; star: the run's result",
+    fig.suptitle(f"{name}: {over}the last generation's mixture every 10 generations;\n"
+                 f"at the end the averaged results: star, the best neighbourhood; diamond, all cells ES-tuned",
                  fontsize=10)
     fid_ax.set(yscale="log", xlabel="generation", ylabel="FID, 10,000 samples", title=f"{name} FID")
     tvd_ax.set(xlabel="generation", ylabel="TVD of class frequencies", title=f"{name} TVD")
