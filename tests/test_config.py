@@ -398,3 +398,14 @@ def test_the_mnist_configs_train_each_cell_a_third_against_its_partner_and_avera
         params = load_config(path).trainer.params
         assert (params.enable_selection, params.own_share, params.replacement, params.migrant_adam,
                 params.final_average) == (False, pytest.approx(1 / 3, rel=1e-12), "always", "own", 50), path
+
+
+def test_from_3x3_up_the_mnist_result_is_the_es_tuned_mixture_of_every_cell():
+    """docs/grid-scaling.md: on the 3x3 the mixture of all nine cells beat the best neighbourhood on both
+    seeds; on a 2x2 a neighbourhood already holds three of the four cells, so it keeps the neighbourhood."""
+    for path in sorted((ROOT / "configs" / "neurips2018").glob("mnist-*.yml")):
+        config = load_config(path)
+        params = config.trainer.params
+        whole_grid = config.rows * config.cols >= 9
+        assert (params.final_mixture, params.optimize_mixture.enabled) == (
+            ("grid", True) if whole_grid else ("neighbourhood", False)), path
