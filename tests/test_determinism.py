@@ -10,12 +10,17 @@ from tests.helpers import shipped_grid_scheme, tiny_config
 
 
 def checkpoints(root: Path, config, workers: int, order: str = "forward") -> dict[str, bytes]:
-    """Every checkpoint of the run and its result's generators (mixture/generators.pt), by path."""
+    """Every checkpoint of the run, by its path under gen/."""
     store = LocalStore(root)
     run = Run.create(store, config, run_id="same-run")
     run_local(run, workers=workers, order=order)
-    run_dir = root / "runs" / "same-run"
-    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*.pt"))}
+    gen = root / "runs" / "same-run" / "gen"
+    return {str(p.relative_to(gen)): p.read_bytes() for p in sorted(gen.rglob("*.pt"))}
+
+
+def result(root: Path) -> bytes:
+    """The generators of the result of the run checkpoints() trained there."""
+    return (root / "runs" / "same-run" / "mixture" / "generators.pt").read_bytes()
 
 
 @pytest.mark.slow
@@ -28,11 +33,11 @@ def test_state_files_are_byte_identical_across_workers_and_order(tmp_path, schem
 
     states = [k for k in one if k.endswith("state.pt")]
     assert len(states) == 2 * config.rows * config.cols  # 2 generations x every cell
-    assert "mixture/generators.pt" in one
     assert one.keys() == two.keys() == backwards.keys()
     for key in one:
         assert one[key] == two[key], f"{key} differs between 1 and 2 workers"
         assert one[key] == backwards[key], f"{key} differs when cells run in reverse order"
+    assert result(tmp_path / "one") == result(tmp_path / "two") == result(tmp_path / "reverse")
 
 
 def test_a_different_seed_gives_different_checkpoints(tmp_path):
