@@ -13,7 +13,6 @@ import pytest
 from tests.helpers import TEST_DB, wait_until
 
 
-
 class Worker:
     """`celery -A lpz worker -Q gpu` in its own process group."""
 
