@@ -111,6 +111,49 @@ def test_ctrl_c_stops_at_a_cell_boundary_and_resume_gives_the_same_bytes(tmp_pat
         assert (gen / final).read_bytes() == (ref_store / "runs" / ref_id / "gen" / final).read_bytes()
 
 
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is pid (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_sigterm_aborts_with_its_pool_processes_and_the_run_resumes(tmp_path):
+    config = write_config(tmp_path / "tiny.yml", **{"trainer.generations": 4, "dataloader.n_batches": 20})
+    store = tmp_path / "store"
+    process = subprocess.Popen([sys.executable, "-c", "from lpz.cli import entry; entry()", "run", str(config),
+                                "--store", str(store), "--workers", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: list(store.glob("runs/*/gen/1/cell/*/metrics.json")), 120, "a cell of generation 1 to commit",
+               interval=0.05)
+    pool = children_of(process.pid)
+    assert len(pool) >= 2  # the two workers (and multiprocessing's resource tracker)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    run_id = run_id_from(out)
+    assert "terminated" in err and f"lpz run --resume {run_id}" in err
+    wait_until(lambda: not any(alive(pid) for pid in pool), 10, "the pool's processes to end")
+
+    resumed = lpz("run", "--resume", run_id, "--store", store, "--workers", "2")
+    assert "done in" in resumed.stdout
+
+
 def test_lpz_sample_draws_from_each_generator_by_its_mixture_weight(tmp_path):
     """A result of three generators, each drawing one point of its own, weighted 0.6 / 0.3 / 0.1 (written in
     the store's format of a result, its sha256 recorded): of 1,000 samples, 600, 300 and 100 are each one's."""

@@ -123,7 +123,7 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
     if resume and (generations or seed is not None):
         raise UserError("--generations and --seed belong to a new run; a resumed run keeps its own")
     cfg = _load_run_config(config, generations, seed) if config else None  # bad configs fail before torch loads
-    from lpz.engine.local import Interrupted, default_workers, run_local
+    from lpz.engine.local import Interrupted, Terminated, default_workers, run_local
     from lpz.runs import Run
 
     if resume:
@@ -179,11 +179,11 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
             progress.stop()
             err.print(f"[yellow]{stopped}[/]")
             raise typer.Exit(130)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as abort:
             progress.stop()
-            err.print(f"[yellow]aborted; the cells in flight will be recomputed. "
-                      f"Resume with: lpz run --resume {the_run.id}[/]")
-            raise typer.Exit(130)
+            err.print(f"[yellow]{'terminated' if isinstance(abort, Terminated) else 'aborted'}; the cells in "
+                      f"flight will be recomputed. Resume with: lpz run --resume {the_run.id}[/]")
+            raise typer.Exit(143 if isinstance(abort, Terminated) else 130)
         finally:
             if board:
                 board.close()

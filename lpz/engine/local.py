@@ -3,7 +3,9 @@
 Cells run in a pool of processes (one per core by default), each as soon as the engine says its
 neighbourhood is ready. Ctrl-C lets the cells in flight commit and stops
 before starting more, so `lpz run --resume ID` carries on exactly where it stopped; a second Ctrl-C
-aborts at once, which is safe too: a cell without its commit marker is simply computed again.
+aborts at once, which is safe too: a cell without its commit marker is simply computed again. SIGTERM
+(`kill`, a scheduler's stop) aborts at once like the second Ctrl-C, the pool's processes with it:
+left alone they would train on, orphaned, and hold their core or GPU.
 """
 from __future__ import annotations
 
@@ -31,6 +33,14 @@ class Interrupted(Portable):
         super().__init__(f"stopped during generation {generation}; resume with: lpz run --resume {run_id}")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: abort as a second Ctrl-C does."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 class _StopFlag:
     """The first Ctrl-C asks to stop at the next cell boundary; the second aborts."""
 
@@ -47,17 +57,19 @@ class _StopFlag:
 
 
 @contextmanager
-def _stop_on_ctrl_c(on_first) -> Iterator[_StopFlag]:
+def _stop_on_signals(on_first) -> Iterator[_StopFlag]:
     flag = _StopFlag(on_first)
     try:
-        previous = signal.signal(signal.SIGINT, flag)
+        previous = {signal.SIGINT: signal.signal(signal.SIGINT, flag),
+                    signal.SIGTERM: signal.signal(signal.SIGTERM, _terminate)}
     except ValueError:  # not the main thread: no signal handling
         yield flag
         return
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _ignore_ctrl_c():
@@ -98,7 +110,7 @@ def run_local(run: Run, workers: int | None = None, order: str = "forward",
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_ignore_ctrl_c)
     try:
-        with _stop_on_ctrl_c(on_stop_requested) as stop:
+        with _stop_on_signals(on_stop_requested) as stop:
             if (control := run.control()) and not run.finished():
                 if run.executor == "cluster":
                     raise UserError(f"run {run.id} was {control.state} on the cluster; `lpz resume {run.id}` "
@@ -112,7 +124,7 @@ def run_local(run: Run, workers: int | None = None, order: str = "forward",
             if stop.requested:
                 raise Interrupted(run.id, run.last_complete_generation() + 1)
             return engine.finish(run, cell_device(0))
-    except KeyboardInterrupt:  # the second Ctrl-C: abort the cells in flight too
+    except KeyboardInterrupt:  # the second Ctrl-C or SIGTERM: abort the cells in flight too
         for process in multiprocessing.active_children():
             process.terminate()
         raise
