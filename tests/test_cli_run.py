@@ -133,7 +133,8 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_sigterm_aborts_with_its_pool_processes_and_the_run_resumes(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_killed_lpz_run_takes_its_pool_processes_with_it_and_resumes(tmp_path, signum):
     config = write_config(tmp_path / "tiny.yml", **{"trainer.generations": 4, "dataloader.n_batches": 20})
     store = tmp_path / "store"
     process = subprocess.Popen([sys.executable, "-c", "from lpz.cli import entry; entry()", "run", str(config),
@@ -143,14 +144,15 @@ def test_sigterm_aborts_with_its_pool_processes_and_the_run_resumes(tmp_path):
                interval=0.05)
     pool = children_of(process.pid)
     assert len(pool) >= 2  # the two workers (and multiprocessing's resource tracker)
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 143, err
-    run_id = run_id_from(out)
-    assert "terminated" in err and f"lpz run --resume {run_id}" in err
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)  # left running, the pool would hold the pipes open
+    [run_dir] = (store / "runs").iterdir()
+    if signum == signal.SIGTERM:
+        assert process.returncode == 143, err
+        assert "terminated" in err and f"lpz run --resume {run_dir.name}" in err
     wait_until(lambda: not any(alive(pid) for pid in pool), 10, "the pool's processes to end")
 
-    resumed = lpz("run", "--resume", run_id, "--store", store, "--workers", "2")
+    resumed = lpz("run", "--resume", run_dir.name, "--store", store, "--workers", "2")
     assert "done in" in resumed.stdout
 
 

@@ -5,14 +5,17 @@ neighbourhood is ready. Ctrl-C lets the cells in flight commit and stops
 before starting more, so `lpz run --resume ID` carries on exactly where it stopped; a second Ctrl-C
 aborts at once, which is safe too: a cell without its commit marker is simply computed again. SIGTERM
 (`kill`, a scheduler's stop) aborts at once like the second Ctrl-C, the pool's processes with it:
-left alone they would train on, orphaned, and hold their core or GPU.
+left alone they would train on, orphaned, and hold their core or GPU. On Linux they also end when the
+parent is killed outright (SIGKILL).
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -72,8 +75,17 @@ def _stop_on_signals(on_first) -> Iterator[_StopFlag]:
             signal.signal(signum, handler)
 
 
-def _ignore_ctrl_c():
+def _pool_process_setup():
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when pool processes stop
+    _end_with_parent()
+
+
+def _end_with_parent():
+    """On Linux, have the kernel kill this process when its parent dies even uncatchably (SIGKILL, the
+    OOM killer): the pool's processes must not train on, orphaned."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _job(store_url: str, run_id: str, generation: int, cell: int) -> tuple[int, CellMetrics]:
@@ -108,7 +120,7 @@ def run_local(run: Run, workers: int | None = None, order: str = "forward",
     pool = None
     if workers > 1:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_ignore_ctrl_c)
+                                   initializer=_pool_process_setup)
     try:
         with _stop_on_signals(on_stop_requested) as stop:
             if (control := run.control()) and not run.finished():
