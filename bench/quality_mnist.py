@@ -155,20 +155,19 @@ def every_tenth(run: Run, rows: list[dict]) -> list[dict]:
     return out
 
 
-def reassembled(store: LocalStore, run: Run, final_mixture: str, optimize: bool) -> dict:
-    """The same trained grid assembled another way: `grid` with the ES is the papers' optimised ensemble
-    (the best generator of every cell, weights tuned by the ES), `neighbourhood` without it the best
-    cell's mixture. It copies what the assembly reads (run.json with those settings, the last
-    generation's checkpoints and markers: the private state holds the sums of
-    trainer.params.final_average) to a run of its own, so the trained run is left as it is."""
+def ensemble(store: LocalStore, run: Run) -> dict:
+    """The same trained grid assembled as the papers' optimised ensemble: the best generator of every
+    cell, weights tuned by the ES (final_mixture: grid, optimize_mixture). It copies what the assembly
+    reads (run.json with those settings, the last generation's checkpoints and markers: the private
+    state holds the sums of trainer.params.final_average) to a run of its own, so the trained run is
+    left as it is."""
     from lpz.engine.assemble import assemble
 
-    derived = f"{run.id}-{'ensemble' if final_mixture == 'grid' else 'neighbourhood'}"
+    derived = f"{run.id}-ensemble"
     if not store.exists(f"runs/{derived}/mixture/mixture.json"):
         trainer = run.config.trainer
         params = trainer.params.model_copy(update={
-            "final_mixture": final_mixture,
-            "optimize_mixture": trainer.params.optimize_mixture.model_copy(update={"enabled": optimize})})
+            "final_mixture": "grid", "optimize_mixture": trainer.params.optimize_mixture.model_copy(update={"enabled": True})})
         config = validate(resolved(run.config.model_copy(update={"trainer": trainer.model_copy(update={"params": params})})))
         info = run.info.model_copy(update={"id": derived, "config": resolved(config)})
         store.put_json(f"runs/{derived}/run.json", info.to_json())
@@ -180,28 +179,27 @@ def reassembled(store: LocalStore, run: Run, final_mixture: str, optimize: bool)
     return {"fid": result.score, "tvd": result.details.get("tvd")}
 
 
-def ships_grid_ensemble(run: Run) -> bool:
-    params = run.config.trainer.params
-    return params.final_mixture == "grid" and params.optimize_mixture.enabled
-
-
 def measure(store: LocalStore, config, name: str) -> dict:
     """Train (or pick up) a run and measure it: per-generation rows, 10,000-sample rows every 10
     generations, and the FID and TVD of the best neighbourhood's mixture (fid, tvd) and, for grids, of
     the optimised ensemble of all cells (ensemble_fid, ensemble_tvd), whichever of the two the run's
-    config makes its result (`shipped`); the other is assembled from the same checkpoints."""
+    config makes its result (`shipped`)."""
+    from lpz.engine.assemble import best_candidate
+
     run = trained(store, config, name)
     rows = per_generation(run)
     result = run.read_result()
-    own = {"fid": result.score, "tvd": result.details.get("tvd")}
+    params = run.config.trainer.params
     if run.grid.size == 1:
-        final = {**own, "shipped": "neighbourhood"}
-    elif ships_grid_ensemble(run):
-        hood = reassembled(store, run, "neighbourhood", optimize=False)
-        final = {**hood, "ensemble_fid": own["fid"], "ensemble_tvd": own["tvd"], "shipped": "grid"}
+        final = {"fid": result.score, "tvd": result.details.get("tvd"), "shipped": "neighbourhood"}
+    elif params.final_mixture == "grid" and params.optimize_mixture.enabled:
+        hood = best_candidate(result.cells)  # the assembly judged every neighbourhood on the same samples
+        final = {"fid": hood.score, "tvd": hood.details.get("tvd"), "ensemble_fid": result.score,
+                 "ensemble_tvd": result.details.get("tvd"), "shipped": "grid"}
     else:
-        e = reassembled(store, run, "grid", optimize=True)
-        final = {**own, "ensemble_fid": e["fid"], "ensemble_tvd": e["tvd"], "shipped": "neighbourhood"}
+        e = ensemble(store, run)
+        final = {"fid": result.score, "tvd": result.details.get("tvd"), "ensemble_fid": e["fid"],
+                 "ensemble_tvd": e["tvd"], "shipped": "neighbourhood"}
     return {"per_generation": rows, "every10": every_tenth(run, rows), "final": final}
 
 

@@ -55,7 +55,7 @@ def assemble(run: Run, device: str = "cpu") -> MixtureResult:
         score, details = judge(hood, publics[c].mixture_weights)
         candidates.append(Candidate(cell=c, cells=hood, weights=publics[c].mixture_weights, score=score,
                                     details=details, origins=[tuple(best[m].origin) for m in hood]))
-    chosen = min(candidates, key=lambda e: (e.score is None, e.score or 0, e.cell))
+    chosen = best_candidate(candidates)
     source = config.trainer.params.final_mixture
     if source == "grid":
         cells = list(grid.cells)
@@ -86,6 +86,11 @@ def assemble(run: Run, device: str = "cpu") -> MixtureResult:
                            finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     run.write_result({"cells": cells, "weights": weights, "generators": [best[c].weights for c in cells]}, result)
     return run.read_result()
+
+
+def best_candidate(candidates: list[Candidate]) -> Candidate:
+    """The best-scoring neighbourhood mixture (the lowest cell on a tie; unscored ones last)."""
+    return min(candidates, key=lambda e: (e.score is None, e.score or 0, e.cell))
 
 
 def optimise_weights(members, weights: list[float], scorer, es, seed: int) -> tuple[list[float], float, int]:
