@@ -179,11 +179,12 @@ def run(config: Optional[Path] = typer.Argument(None, help="YAML config, e.g. co
             progress.stop()
             err.print(f"[yellow]{stopped}[/]")
             raise typer.Exit(130)
-        except KeyboardInterrupt as abort:
+        except KeyboardInterrupt as abort:  # a second Ctrl-C, or SIGTERM (Terminated)
             progress.stop()
-            err.print(f"[yellow]{'terminated' if isinstance(abort, Terminated) else 'aborted'}; the cells in "
-                      f"flight will be recomputed. Resume with: lpz run --resume {the_run.id}[/]")
-            raise typer.Exit(143 if isinstance(abort, Terminated) else 130)
+            terminated = isinstance(abort, Terminated)
+            err.print(f"[yellow]{'terminated' if terminated else 'aborted'}; the cells in flight will be "
+                      f"recomputed. Resume with: lpz run --resume {the_run.id}[/]")
+            raise typer.Exit(143 if terminated else 130)
         finally:
             if board:
                 board.close()
