@@ -76,6 +76,16 @@ def test_status_and_sample_reject_bad_ids_in_one_line(tmp_path, bad_id, message)
         assert message in one_line_error(code, stderr)
 
 
+def lpz_run_until_a_commit(config: Path, store: Path) -> subprocess.Popen:
+    """`lpz run CONFIG` with two workers, returned once a cell of generation 1 has committed."""
+    process = subprocess.Popen([sys.executable, "-c", "from lpz.cli import entry; entry()", "run", str(config),
+                                "--store", str(store), "--workers", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: list(store.glob("runs/*/gen/1/cell/*/metrics.json")), 120, "a cell of generation 1 to commit",
+               interval=0.05)
+    return process
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_at_a_cell_boundary_and_resume_gives_the_same_bytes(tmp_path):
     overrides = {"trainer.generations": 4, "dataloader.n_batches": 20}
@@ -86,11 +96,7 @@ def test_ctrl_c_stops_at_a_cell_boundary_and_resume_gives_the_same_bytes(tmp_pat
     ref_id = run_id_from(lpz("run", config, "--store", ref_store, "--workers", "1").stdout)
 
     store = tmp_path / "store"
-    process = subprocess.Popen([sys.executable, "-c", "from lpz.cli import entry; entry()", "run", str(config),
-                                "--store", str(store), "--workers", "2"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until(lambda: list(store.glob("runs/*/gen/1/cell/*/metrics.json")), 120, "a cell of generation 1 to commit",
-               interval=0.05)
+    process = lpz_run_until_a_commit(config, store)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
@@ -137,11 +143,7 @@ def alive(pid: int) -> bool:
 def test_a_killed_lpz_run_takes_its_pool_processes_with_it_and_resumes(tmp_path, signum):
     config = write_config(tmp_path / "tiny.yml", **{"trainer.generations": 4, "dataloader.n_batches": 20})
     store = tmp_path / "store"
-    process = subprocess.Popen([sys.executable, "-c", "from lpz.cli import entry; entry()", "run", str(config),
-                                "--store", str(store), "--workers", "2"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until(lambda: list(store.glob("runs/*/gen/1/cell/*/metrics.json")), 120, "a cell of generation 1 to commit",
-               interval=0.05)
+    process = lpz_run_until_a_commit(config, store)
     pool = children_of(process.pid)
     assert len(pool) >= 2  # the two workers (and multiprocessing's resource tracker)
     process.send_signal(signum)
