@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import linalg
 
 from lpz.algorithm import mixture, nets
 from lpz.config import Network
@@ -172,12 +173,33 @@ def test_training_without_the_dataset_files_is_a_one_line_error(tmp_path):
     assert result.stderr.count("\n") == 1 and "lpz data download mnist" in result.stderr
 
 
+def pytorch_fid_distance(a: Statistics, b: Statistics) -> float:
+    """FID as pytorch-fid computes it: scipy's sqrtm of the product of the covariances."""
+    root = linalg.sqrtm(a.cov @ b.cov).real
+    return float((a.mean - b.mean) @ (a.mean - b.mean) + np.trace(a.cov) + np.trace(b.cov) - 2 * np.trace(root))
+
+
+def test_frechet_distance_matches_pytorch_fids_square_root():
+    rng = numpy_rng("test", "sqrtm")
+    real = Statistics.of(rng.normal(size=(400, 60)) @ rng.normal(size=(60, 60)))
+    generated = Statistics.of(rng.normal(size=(300, 60)) @ rng.normal(size=(60, 60)) + 0.3)
+    assert frechet_distance(generated, real) == pytest.approx(pytorch_fid_distance(generated, real), rel=1e-9)
+
+
+def test_a_collapsed_sample_scores_without_a_ridge():
+    """All samples alike (a collapsed generator): the product of the covariances is zero, the distance
+    the squared distance of the means plus the real data's variance."""
+    real = Statistics.of(numpy_rng("test", "collapsed").normal(size=(400, 20)))
+    collapsed = Statistics.of(np.ones((100, 20)))
+    expected = float((1 - real.mean) @ (1 - real.mean) + np.trace(real.cov))
+    assert frechet_distance(collapsed, real) == pytest.approx(expected, rel=1e-12)
+
+
 def test_frechet_distance_with_fewer_samples_than_features_matches_scipys_square_root():
     rng = numpy_rng("test", "low-rank")
     real = Statistics.of(rng.normal(size=(400, 60)) @ rng.normal(size=(60, 60)))
     few = rng.normal(size=(25, 60)) @ rng.normal(size=(60, 60)) + 0.3
     fast = Statistics.of(few)
     assert fast.low is not None
-    slow = Statistics(fast.mean, fast.cov)  # no low-rank factor: scipy's sqrtm of the 60 x 60 product
-    assert frechet_distance(fast, real) == pytest.approx(frechet_distance(slow, real), rel=1e-6)
+    assert frechet_distance(fast, real) == pytest.approx(pytorch_fid_distance(fast, real), rel=1e-6)
     assert Statistics.of(rng.normal(size=(100, 60))).low is None  # as many samples as features: the usual way

@@ -2,14 +2,19 @@
 
     d^2 = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))
 
-as in pytorch-fid: scipy's sqrtm, with a small ridge when the product is
-singular and the imaginary round-off of the root dropped. With fewer samples
-than features the trace of the root comes from the samples' own n x n matrix
-instead (the same number, far faster; see _trace_root_low_rank).
+The trace of the root, Tr (S1 S2)^(1/2), is the sum of the square roots of
+the eigenvalues of S1 S2, which are those of the symmetric R2 S1 R2 (R2 the
+square root of S2, from scipy's eigh, computed once per Statistics: the real
+data's serves every score). pytorch-fid takes scipy's sqrtm of the product
+instead: the same number (tests/test_classifier.py checks it against sqrtm),
+but a general square root cost 6 to 14 times as much here (192 to 2048
+features) and needs a ridge when the product is singular. With fewer samples than features the trace
+comes from the samples' own n x n matrix instead (see _trace_root_low_rank).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy import linalg
@@ -29,20 +34,24 @@ class Statistics:
         low = (x - mean) / np.sqrt(len(x) - 1) if 1 < len(x) < x.shape[1] else None
         return cls(mean, np.atleast_2d(np.cov(x, rowvar=False)), low)
 
+    @cached_property
+    def root(self) -> np.ndarray:
+        """The symmetric square root of cov (its round-off negative eigenvalues taken as 0)."""
+        eigenvalues, vectors = linalg.eigh(self.cov)
+        return (vectors * np.sqrt(eigenvalues.clip(min=0))) @ vectors.T
 
-def frechet_distance(a: Statistics, b: Statistics, eps: float = 1e-6) -> float:
+
+def frechet_distance(a: Statistics, b: Statistics) -> float:
     diff = a.mean - b.mean
-    if a.low is not None:
-        return float(diff @ diff + np.trace(a.cov) + np.trace(b.cov) - 2 * _trace_root_low_rank(a.low, b.cov))
-    root = linalg.sqrtm(a.cov @ b.cov)
-    if not np.isfinite(root).all():
-        ridge = np.eye(len(a.cov)) * eps
-        root = linalg.sqrtm((a.cov + ridge) @ (b.cov + ridge))
-    if np.iscomplexobj(root):
-        if not np.allclose(np.diagonal(root).imag, 0, atol=1e-3):
-            raise ValueError(f"imaginary component {np.max(np.abs(root.imag))} in the covariance root")
-        root = root.real
-    return float(diff @ diff + np.trace(a.cov) + np.trace(b.cov) - 2 * np.trace(root))
+    trace_root = _trace_root_low_rank(a.low, b.cov) if a.low is not None else _trace_root(a.cov, b.root)
+    return float(diff @ diff + np.trace(a.cov) + np.trace(b.cov) - 2 * trace_root)
+
+
+def _trace_root(cov: np.ndarray, other_root: np.ndarray) -> float:
+    """Tr sqrt(cov @ other), other_root the square root of other: cov @ other = (cov @ other_root) @
+    other_root has the eigenvalues of other_root @ cov @ other_root, symmetric and positive semi-definite."""
+    eigenvalues = np.linalg.eigvalsh(other_root @ cov @ other_root)
+    return float(np.sqrt(eigenvalues.clip(min=0)).sum())
 
 
 def _trace_root_low_rank(low: np.ndarray, cov: np.ndarray) -> float:

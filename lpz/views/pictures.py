@@ -39,8 +39,45 @@ def preview_png(samples: torch.Tensor, dataset_name: str) -> bytes:
     """A small picture of samples: a scatter plot of 2-D points, or an image grid. Untitled, as an image grid
     is: whoever shows it captions it (the report's sheet, the dashboard), and its key names the cell."""
     if samples.dim() == 2:
-        return scatter_bytes(samples.numpy(), dataset_name, None, inches=3.0)
+        return scatter_preview_bytes(samples.numpy(), dataset_name)
     return grid_bytes(samples.numpy())
+
+
+PREVIEW_PIXELS = 300
+SAMPLE_BLUE, MODE_RED = np.array([31, 119, 180]), (214, 39, 40)  # matplotlib's tab:blue and tab:red
+
+
+def scatter_preview_bytes(points: np.ndarray, dataset_name: str, pixels: int = PREVIEW_PIXELS) -> bytes:
+    """A PNG of 2-D samples (blue dots, darker where they pile up) over the true modes of their mixture (red
+    crosses, beneath them), drawn with Pillow: every cell's commit draws one, and a matplotlib figure took
+    60 ms (this: 10)."""
+    import io
+    from PIL import Image, ImageDraw
+    from lpz.data.toy import MIXTURES
+
+    points = points[np.isfinite(points).all(axis=1)]
+    modes = MIXTURES[dataset_name].modes.numpy() if dataset_name in MIXTURES else np.zeros((0, 2))
+    span = 1.5 * np.abs(modes).max() if len(modes) else 1.05 * max(np.abs(points).max(initial=0), 1e-6)
+
+    def to_pixels(xy: np.ndarray) -> np.ndarray:  # y up, as on a plot
+        return np.stack([(xy[:, 0] + span), (span - xy[:, 1])], axis=1) * (pixels - 1) / (2 * span)
+
+    canvas = Image.new("RGB", (pixels, pixels), "white")
+    draw = ImageDraw.Draw(canvas)
+    for x, y in to_pixels(modes):
+        draw.line([(x - 4, y - 4), (x + 4, y + 4)], fill=MODE_RED, width=2)
+        draw.line([(x - 4, y + 4), (x + 4, y - 4)], fill=MODE_RED, width=2)
+    counts = np.zeros((pixels + 1, pixels + 1))
+    corner = np.floor(to_pixels(points)).astype(int)
+    corner = corner[((corner >= 0) & (corner < pixels)).all(axis=1)]
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):  # each dot 2 x 2 pixels
+        np.add.at(counts, (corner[:, 1] + dy, corner[:, 0] + dx), 1)
+    cover = 1 - 0.6 ** counts[:pixels, :pixels, None]  # each dot 40% opaque, as `lpz sample`'s scatter
+    below = np.asarray(canvas, dtype=np.float64)
+    canvas = Image.fromarray(np.round(below * (1 - cover) + SAMPLE_BLUE * cover).astype(np.uint8))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def image_grid(images: np.ndarray, max_images: int = 256, pad: int = 2) -> np.ndarray:
