@@ -109,6 +109,7 @@ def main() -> None:
 
     print(f"{args.run_id}, generation {last}, {n} samples: best neighbourhood mixture (cell) | "
           f"optimised mixture of all {grid.size} cells | neighbourhood scores")
+
     def report(label: str, averaged: dict) -> None:
         members = {c: nets.loaded(config.network, dataset.shape, averaged[c].generators[0].weights, "g", "cpu")
                    for c in grid.cells}
@@ -122,8 +123,9 @@ def main() -> None:
     for window in (int(w) for w in args.windows.split(",") if w):
         report(f"K={window:3d}", averaged_states(run, window, last))
     betas = [float(b) for b in args.emas.split(",") if b]
-    for beta, averaged in ema_states(run, betas, last).items() if betas else ():
-        report(f"EMA {beta}", averaged)
+    if betas:
+        for beta, averaged in ema_states(run, betas, last).items():
+            report(f"EMA {beta}", averaged)
 
 if __name__ == "__main__":
     main()
