@@ -8,8 +8,9 @@ square root of S2, from scipy's eigh, computed once per Statistics: the real
 data's serves every score). pytorch-fid takes scipy's sqrtm of the product
 instead: the same number (tests/test_classifier.py checks it against sqrtm),
 but a general square root cost 6 to 14 times as much here (192 to 2048
-features) and needs a ridge when the product is singular. With fewer samples than features the trace
-comes from the samples' own n x n matrix instead (see _trace_root_low_rank).
+features) and needs a ridge when the product is singular. With fewer samples
+than features the trace comes from the samples' own n x n matrix instead (see
+_trace_root_low_rank).
 """
 from __future__ import annotations
 
