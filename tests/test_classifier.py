@@ -195,6 +195,18 @@ def test_a_collapsed_sample_scores_without_a_ridge():
     assert frechet_distance(collapsed, real) == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("samples", [100, 25])  # the usual trace, and the one from fewer samples than features
+def test_samples_that_are_not_finite_are_infinitely_far(bad, samples):
+    """A diverged generator's NaN or infinite samples score worst (and so compare with every other score),
+    where the eigenvalue solver would raise."""
+    rng = numpy_rng("test", "not-finite")
+    real = Statistics.of(rng.normal(size=(400, 60)))
+    features = rng.normal(size=(samples, 60))
+    features[3, 7] = bad
+    assert frechet_distance(Statistics.of(features), real) == np.inf
+
+
 def test_frechet_distance_with_fewer_samples_than_features_matches_scipys_square_root():
     rng = numpy_rng("test", "low-rank")
     real = Statistics.of(rng.normal(size=(400, 60)) @ rng.normal(size=(60, 60)))

@@ -233,11 +233,12 @@ def status(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see lpz
     """Where a run is and how good it is: generation reached, score history, best cell, workers."""
     import json
     from lpz.views.console import render
+    from lpz.views.status import json_ready
 
     the_run = _open_run(run_id, store)
     run_status = _status_reader(the_run)
     if json_output:
-        print(json.dumps(run_status().to_json(), indent=1))
+        print(json.dumps(json_ready(run_status().to_json()), indent=1))
         return
     if not watch:
         console.print(render(run_status()))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 import ipaddress
 import json
-import math
 import re
 import secrets
 from importlib import resources
@@ -33,6 +32,7 @@ from lpz.store.hosts import is_loopback
 from lpz.runs import DamagedRun
 from lpz.safe_names import check_relative
 from lpz.store.base import Store
+from lpz.views.status import json_ready
 
 STATIC = resources.files("lpz.dashboard") / "static"
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript"}
@@ -225,18 +225,7 @@ def _static(name: str) -> Response:
 
 
 def _json(value) -> Response:
-    return Response(json.dumps(_finite(value)), media_type="application/json")
-
-
-def _finite(value):
-    """JSON has no NaN or infinity: they become null (the only change from `lpz status --json`)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+    return Response(json.dumps(json_ready(value)), media_type="application/json")
 
 
 async def _problem(request: Request, error: Problem) -> Response:

@@ -14,6 +14,7 @@ _trace_root_low_rank).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -31,9 +32,10 @@ class Statistics:
     @classmethod
     def of(cls, features) -> "Statistics":
         x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
-        mean = x.mean(axis=0)
-        low = (x - mean) / np.sqrt(len(x) - 1) if 1 < len(x) < x.shape[1] else None
-        return cls(mean, np.atleast_2d(np.cov(x, rowvar=False)), low)
+        with np.errstate(invalid="ignore", over="ignore"):  # samples that are not finite: frechet_distance
+            mean = x.mean(axis=0)
+            low = (x - mean) / np.sqrt(len(x) - 1) if 1 < len(x) < x.shape[1] else None
+            return cls(mean, np.atleast_2d(np.cov(x, rowvar=False)), low)
 
     @cached_property
     def root(self) -> np.ndarray:
@@ -43,6 +45,10 @@ class Statistics:
 
 
 def frechet_distance(a: Statistics, b: Statistics) -> float:
+    """The distance; infinite when a sample's features are not all finite (a diverged generator's NaN),
+    so that a mixture holding such samples scores worst and every comparison of scores stays ordered."""
+    if not (np.isfinite(a.mean).all() and np.isfinite(a.cov).all()):
+        return math.inf
     diff = a.mean - b.mean
     trace_root = _trace_root_low_rank(a.low, b.cov) if a.low is not None else _trace_root(a.cov, b.root)
     return float(diff @ diff + np.trace(a.cov) + np.trace(b.cov) - 2 * trace_root)

@@ -2,6 +2,8 @@
 end of `lpz submit --wait`."""
 from __future__ import annotations
 
+import math
+
 from rich.console import Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -45,12 +47,12 @@ def details(d: Measures) -> str:
 
 
 def sparkline(values: list[float]) -> str:
-    """Lower is better, so the line falls as the run improves."""
-    if not values:
-        return ""
-    low, high = min(values), max(values)
+    """Lower is better, so the line falls as the run improves. A score that is not finite (a diverged
+    generator's) is the worst there is: the top bar, the others scaled between themselves."""
+    finite = [v for v in values if math.isfinite(v)]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 0.0)
     span = (high - low) or 1.0
-    return "".join(SPARKS[round((v - low) / span * (len(SPARKS) - 1))] for v in values)
+    return "".join(SPARKS[round((v - low) / span * (len(SPARKS) - 1)) if math.isfinite(v) else -1] for v in values)
 
 
 def mixture_summary(m: MixtureResult) -> str:

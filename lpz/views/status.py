@@ -8,6 +8,7 @@ generation and an estimate of the time left.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from typing import Literal, Optional
@@ -101,6 +102,18 @@ class RunStatus(Part):
                 "refused": [refusal.to_json() for refusal in self.refused]}
 
 
+def json_ready(value):
+    """value with every NaN and infinity as None: JSON has neither (Python writes Infinity, which jq and
+    browsers refuse). A diverged generator's mixture scores infinity (lpz.scoring.frechet)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+
+
 def _as_stored(record) -> dict:
     """A record as the store holds it, read back: JSON with its keys sorted (lpz.store.base.put_json)."""
     return json.loads(json.dumps(record.to_json(), sort_keys=True))
@@ -135,12 +148,25 @@ def run_status(run: Run) -> RunStatus:
         control=control,
         mixture=where.result,
         platforms=(platforms := _platforms(metrics)),
-        warnings=[MIXED_PLATFORMS.format(count=len(platforms))] if len(platforms) > 1 else [],
+        warnings=_warnings(metrics, platforms),
     )
+
+
+def _warnings(metrics: dict[int, dict[int, CellMetrics]], platforms: list[str]) -> list[str]:
+    warnings = [MIXED_PLATFORMS.format(count=len(platforms))] if len(platforms) > 1 else []
+    latest = metrics[max(metrics)] if metrics else {}
+    if diverged := sorted(c for c, m in latest.items() if m.score is not None and not math.isfinite(m.score)):
+        warnings.append(DIVERGED.format(cells=", ".join(map(str, diverged)), generation=max(metrics)))
+    return warnings
 
 
 MIXED_PLATFORMS = ("its cells were computed on {count} different platforms (see platforms): the same config "
                    "and seed give the same bytes only on one, so this run's bytes are not reproducible")
+
+
+DIVERGED = ("the mixtures of cells {cells} score infinitely far from the data at generation {generation}: a "
+            "generator in them makes samples that are not finite numbers (its training diverged); a lower "
+            "trainer.params.default_adam_learning_rate avoids it")
 
 
 def _platforms(metrics: dict[int, dict[int, CellMetrics]]) -> list[str]:
