@@ -12,6 +12,7 @@ class balance: the modes are missing from every generator. Not a test.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -40,6 +41,24 @@ def best_weighting_tvd(frequencies: np.ndarray, target: np.ndarray) -> tuple[flo
     equal = np.concatenate([np.ones(k), np.zeros(classes)])[None]
     solved = linprog(cost, A_ub=upper, b_ub=bound, A_eq=equal, b_eq=[1.0], bounds=[(0, None)] * (k + classes))
     return float(solved.fun), solved.x[:k]
+
+
+def steps(grid, a: int, b: int) -> int:
+    """How many steps apart two cells are on the torus, moving a row or a column at a time."""
+    (r1, c1), (r2, c2) = grid.position(a), grid.position(b)
+    return min(abs(r1 - r2), grid.rows - abs(r1 - r2)) + min(abs(c1 - c2), grid.cols - abs(c1 - c2))
+
+
+def between_generators(grid, cells: list[int], frequencies) -> str:
+    """The mean TVD between two generators' class frequencies, over all pairs and by how many steps apart
+    their cells are. Near 1 at odd steps and near 0 at even ones: the grid holds two kinds of generator,
+    coloured like a chessboard."""
+    by_steps: dict[int, list[float]] = {}
+    for a, b in itertools.combinations(range(len(cells)), 2):
+        by_steps.setdefault(steps(grid, cells[a], cells[b]), []).append(tvd(frequencies[a], frequencies[b]))
+    every = [t for pairs in by_steps.values() for t in pairs]
+    return (f"{np.mean(every):.3f} on average; by steps apart "
+            + ", ".join(f"{k}: {np.mean(v):.3f}" for k, v in sorted(by_steps.items())))
 
 
 def main() -> None:
@@ -72,9 +91,8 @@ def main() -> None:
                       f"most under {int(excess.argmin())} ({100 * excess.min():+.1f} points)")
             frequencies = np.array(frequencies)
             lowest, best = best_weighting_tvd(frequencies, real)
-            pairs = [tvd(a, b) for i, a in enumerate(frequencies) for b in frequencies[i + 1:]]
-            if pairs:
-                print(f"  generators against each other: TVD {np.mean(pairs):.3f} on average, {max(pairs):.3f} at most")
+            if len(cells) > 1:
+                print(f"  TVD between two generators: {between_generators(run.grid, cells, frequencies)}")
             print(f"  mixture with its weights: TVD {tvd(np.asarray(weights) @ frequencies, real):.3f}; "
                   f"lowest any weighting reaches: {lowest:.3f} (weights {np.round(best, 3).tolist()}); "
                   f"classes under-represented in every generator: "

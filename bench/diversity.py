@@ -10,8 +10,14 @@ first generator of every cell:
   that distance at generation 0, where every cell's networks are independent draws. Near 1: independent
   lineages; near 0: copies of one lineage that selection has spread over the grid.
 - class balance (image datasets with a classifier): each generator's TVD against the real class
-  frequencies (mean), the mean TVD between two generators' class frequencies, and the lowest TVD any
-  weighting of all the grid's generators could reach (bench/class_balance.py's linear program).
+  frequencies (mean), the mean TVD between two generators' class frequencies, over all pairs and by
+  how many steps apart their cells are, and the lowest TVD any weighting of all the grid's generators
+  could reach (bench/class_balance.py's linear program).
+
+Generators an odd number of steps apart that make disjoint digits (TVD near 1) while those an even
+number apart make the same ones (near 0) are a grid of two kinds of generator, coloured like a
+chessboard: what a von Neumann neighbourhood on a torus of even sides (2x2, 4x4) settles into
+(docs/grid-scaling.md, "Two kinds of generator").
 
 Not a test.
 """
@@ -28,7 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from class_balance import best_weighting_tvd  # noqa: E402  (bench/ is on the path when run as a script)
+from class_balance import best_weighting_tvd, between_generators  # noqa: E402  (bench/ is on the path when run as a script)
 from lpz.algorithm import nets  # noqa: E402
 from lpz.seeding import generator  # noqa: E402
 from lpz.data import load_dataset  # noqa: E402
@@ -80,10 +86,9 @@ def main() -> None:
                 g = nets.loaded(run.config.network, run.sample_shape, w, "g")
                 z = g.latent(args.samples, generator(run.config.general.seed, "diversity", generation, c))
                 frequencies.append(class_frequencies(logits(classifier, g(z).detach())))
-            between = np.mean([tvd(a, b) for a, b in itertools.combinations(frequencies, 2)])
             lowest, _ = best_weighting_tvd(np.array(frequencies), real)
-            line += (f" | {np.mean([tvd(f, real) for f in frequencies]):18.3f} | {between:22.3f} | "
-                     f"{lowest:.3f}")
+            line += (f" | {np.mean([tvd(f, real) for f in frequencies]):18.3f} | "
+                     f"{between_generators(run.grid, cells, frequencies)} | {lowest:.3f}")
         print(line, flush=True)
         generation += every
 
