@@ -44,7 +44,10 @@ def best_weighting_tvd(frequencies: np.ndarray, target: np.ndarray) -> tuple[flo
 
 
 def steps(grid, a: int, b: int) -> int:
-    """How many steps apart two cells are on the torus, moving a row or a column at a time."""
+    """How many steps apart two cells are: along the ring for the ring topology (cells in row-major
+    order), else on the torus, moving a row or a column at a time."""
+    if grid.topology == "ring":
+        return min(abs(a - b), grid.size - abs(a - b))
     (r1, c1), (r2, c2) = grid.position(a), grid.position(b)
     return min(abs(r1 - r2), grid.rows - abs(r1 - r2)) + min(abs(c1 - c2), grid.cols - abs(c1 - c2))
 
