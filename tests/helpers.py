@@ -61,13 +61,16 @@ def tiny_config(**overrides):
     return validate(tiny(**overrides))
 
 
-def shipped_grid_scheme() -> dict:
-    """How the shipped MNIST configs train a grid and make its result (configs/neurips2018/mnist-3x3.yml
-    over configs/mnist.yml: selection or not, the own partner's share, the average, the final mixture and
-    its ES, the ES shrunk to test size), as tiny() overrides on a 3x3 grid: the smallest grid whose
-    neighbourhood (5 cells) makes the own share differ from the uniform draw."""
-    params = load_config(ROOT / "configs" / "neurips2018" / "mnist-3x3.yml").trainer.params
-    return {"grid.rows": 3, "trainer.params.enable_selection": params.enable_selection,
+def shipped_grid_scheme(config: str = "mnist-3x3") -> dict:
+    """How a shipped MNIST config (configs/neurips2018/<config>.yml over configs/mnist.yml) trains a grid and
+    makes its result (selection or not, the own partner's share, the average, the final mixture and its ES,
+    the ES shrunk to test size, the neighbourhood), as tiny() overrides on a 3x3 grid: the smallest grid
+    whose neighbourhood (5 cells) makes the own share differ from the uniform draw. The 4x4's neighbourhood
+    on a 3x3 keeps its size and shape (a ring of radius 2: cells c-2 ... c+2)."""
+    shipped = load_config(ROOT / "configs" / "neurips2018" / f"{config}.yml")
+    params = shipped.trainer.params
+    return {"grid.rows": 3, "grid.neighbourhood": shipped.grid.neighbourhood, "grid.radius": shipped.grid.radius,
+            "trainer.params.enable_selection": params.enable_selection,
             "trainer.params.own_share": params.own_share, "trainer.params.final_average": params.final_average,
             "trainer.params.final_mixture": params.final_mixture,
             "trainer.params.optimize_mixture": {"enabled": params.optimize_mixture.enabled, "generations": 20,

@@ -89,11 +89,12 @@ def test_submit_completes_and_matches_lpz_run(tmp_path, cluster_env, start_worke
     assert f"run {run_id}: finished, mixture of cell" in logs
 
 
-@pytest.mark.parametrize("scheme", ["selection", "shipped grid scheme"])
+@pytest.mark.parametrize("scheme", [None, "mnist-3x3", "mnist-4x4"],
+                         ids=["selection", "shipped 3x3 scheme", "shipped 4x4 scheme"])
 def test_a_worker_killed_mid_task_costs_only_time(tmp_path, cluster_env, start_workers, s3_bucket, scheme):
     workers = start_workers(2)
     # Long enough cells that a worker is caught in the middle of one.
-    grid = shipped_grid_scheme() if scheme == "shipped grid scheme" else {}
+    grid = shipped_grid_scheme(scheme) if scheme else {}
     config = write_config(tmp_path / "tiny.yml", **{"dataloader.n_batches": 150, **grid})
     store = f"s3://{s3_bucket}"
     run_id = submit(config, store, cluster_env)

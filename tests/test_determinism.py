@@ -24,9 +24,10 @@ def result(root: Path) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scheme", ["selection", "shipped grid scheme"])
+@pytest.mark.parametrize("scheme", [None, "mnist-3x3", "mnist-4x4"],
+                         ids=["selection", "shipped 3x3 scheme", "shipped 4x4 scheme"])
 def test_state_files_are_byte_identical_across_workers_and_order(tmp_path, scheme):
-    config = tiny_config(**(shipped_grid_scheme() if scheme == "shipped grid scheme" else {}))
+    config = tiny_config(**(shipped_grid_scheme(scheme) if scheme else {}))
     one = checkpoints(tmp_path / "one", config, workers=1)
     two = checkpoints(tmp_path / "two", config, workers=2)
     backwards = checkpoints(tmp_path / "reverse", config, workers=1, order="reverse")
