@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lpz.config import load_config
+from lpz.config.grid import Grid
 from lpz.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -409,3 +410,34 @@ def test_from_3x3_up_the_mnist_result_is_the_es_tuned_mixture_of_every_cell():
         whole_grid = config.rows * config.cols >= 9
         assert (params.final_mixture, params.optimize_mixture.enabled) == (
             ("grid", True) if whole_grid else ("neighbourhood", False)), path
+
+
+def two_colourable(grid) -> bool:
+    """Whether the grid's neighbourhood graph is bipartite: two kinds of cell could make every pair of
+    neighbours differ (a breadth-first colouring that never meets a neighbour of its own colour)."""
+    colour = {}
+    for start in grid.cells:
+        if start in colour:
+            continue
+        colour[start], queue = 0, [start]
+        while queue:
+            cell = queue.pop()
+            for other in grid.neighbourhood(cell)[1:]:
+                if other not in colour:
+                    colour[other] = 1 - colour[cell]
+                    queue.append(other)
+                elif colour[other] == colour[cell]:
+                    return False
+    return True
+
+
+def test_from_3x3_up_no_mnist_grid_can_settle_into_two_kinds_of_generator():
+    """docs/grid-scaling.md ("Two kinds of generator"): without selection neighbouring generators make
+    disjoint digits, and on a bipartite neighbourhood graph (a von Neumann torus with even sides) the
+    cells settle into two kinds like a chessboard's colours, so the 4x4 mixed only a 2x2's diversity.
+    The 2x2 keeps von Neumann: its complete-graph alternative (Moore, or a ring of radius 2) trained worse."""
+    assert two_colourable(Grid(4, 4)) and two_colourable(Grid(2, 2)) and not two_colourable(Grid(3, 3))
+    for path in sorted((ROOT / "configs" / "neurips2018").glob("mnist-*.yml")):
+        config = load_config(path)
+        if config.rows * config.cols >= 9:
+            assert not two_colourable(Grid.from_config(config)), path
