@@ -414,7 +414,7 @@ def test_from_3x3_up_the_mnist_result_is_the_es_tuned_mixture_of_every_cell():
 
 def two_colourable(grid) -> bool:
     """Whether the grid's neighbourhood graph is bipartite: two kinds of cell could make every pair of
-    neighbours differ (a breadth-first colouring that never meets a neighbour of its own colour)."""
+    neighbours differ (a colouring by graph search that never meets a neighbour of its own colour)."""
     colour = {}
     for start in grid.cells:
         if start in colour:
