@@ -6,8 +6,8 @@ For each finished run in each store: every generator of its final mixture draws 
 lpz's classifier labels; printed per generator are its weight, its TVD against the real training set's
 class frequencies and its most over- and under-represented classes; then the mixture's TVD with its own
 weights, and the lowest TVD any weighting of the same generators could reach (a linear program over the
-weights). When even that is far above 0, no mixture weighting, by FID or by anything else, can fix the
-class balance: the modes are missing from every generator. Not a test.
+weights), and the generators grouped into kinds that make the same digits. When even that is far above
+0, no mixture weighting, by FID or by anything else, can fix the class balance: the modes are missing from every generator. Not a test.
 """
 from __future__ import annotations
 
@@ -64,6 +64,17 @@ def between_generators(grid, cells: list[int], frequencies) -> str:
             + ", ".join(f"{k}: {np.mean(v):.3f}" for k, v in sorted(by_steps.items())))
 
 
+def kinds(cells: list[int], frequencies, alike: float = 0.5) -> list[list[int]]:
+    """The generators grouped into kinds: each joins the first kind whose first member's class
+    frequencies are within TVD `alike` of its own, else starts a kind. Generators of one kind make the
+    same digits; neighbours that push each other apart leave as many kinds as colouring the grid takes."""
+    groups: list[list[int]] = []
+    for i in range(len(cells)):
+        home = next((g for g in groups if tvd(frequencies[g[0]], frequencies[i]) < alike), None)
+        (home.append(i) if home is not None else groups.append([i]))
+    return groups
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stores", nargs="+", type=Path)
@@ -96,6 +107,10 @@ def main() -> None:
             lowest, best = best_weighting_tvd(frequencies, real)
             if len(cells) > 1:
                 print(f"  TVD between two generators: {between_generators(run.grid, cells, frequencies)}")
+                for group in kinds(cells, frequencies):
+                    mean = frequencies[group].mean(axis=0)
+                    print(f"  kind of cells {[cells[i] for i in group]}: makes "
+                          + ", ".join(f"{d} ({100 * mean[d]:.0f}%)" for d in np.argsort(-mean)[:5]))
             print(f"  mixture with its weights: TVD {tvd(np.asarray(weights) @ frequencies, real):.3f}; "
                   f"lowest any weighting reaches: {lowest:.3f} (weights {np.round(best, 3).tolist()}); "
                   f"classes under-represented in every generator: "
