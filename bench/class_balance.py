@@ -6,8 +6,9 @@ For each finished run in each store: every generator of its final mixture draws 
 lpz's classifier labels; printed per generator are its weight, its TVD against the real training set's
 class frequencies and its most over- and under-represented classes; then the mixture's TVD with its own
 weights, and the lowest TVD any weighting of the same generators could reach (a linear program over the
-weights), and the generators grouped into kinds that make the same digits. When even that is far above
-0, no mixture weighting, by FID or by anything else, can fix the class balance: the modes are missing from every generator. Not a test.
+weights), and the generators grouped into kinds that make the same digits. When that lowest TVD is far
+above 0, no mixture weighting, by FID or by anything else, can fix the class balance: the modes are
+missing from every generator. Not a test.
 """
 from __future__ import annotations
 
